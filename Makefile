@@ -1,0 +1,53 @@
+# Felhom provider: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The toolchain installer prints the directory holding pulumi and its Python plugins.
+PULUMI_BIN_FILE := $(VENV)/pulumi-bin
+
+.PHONY: setup venv toolchain test lint unit e2e demo demo-down bench clean
+
+setup: venv toolchain
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Python >= 3.11 is required (found $$($(PYTHON) --version))"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+toolchain:
+	@scripts/install-toolchain.sh > $(PULUMI_BIN_FILE).tmp && mv $(PULUMI_BIN_FILE).tmp $(PULUMI_BIN_FILE)
+	@PULUMI_SKIP_UPDATE_CHECK=true "$$(cat $(PULUMI_BIN_FILE))/pulumi" version | sed 's/^/pulumi CLI: /'
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup lint
+	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(VENV)/bin/pytest
+
+unit: venv
+	$(VENV)/bin/pytest -m 'not e2e'
+
+e2e: setup
+	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(VENV)/bin/pytest -m e2e
+
+demo: setup
+	@echo "The demo (golden image and three guests against the simulator) arrives with the resources."
+	@echo "For now 'make demo' only prepares the environment: .venv and the Pulumi CLI in $$(cat $(PULUMI_BIN_FILE))."
+
+demo-down:
+	@echo "Nothing to tear down yet: the demo arrives with the resources."
+
+bench: venv
+	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
