@@ -1,0 +1,144 @@
+"""The project's one error tree.
+
+Every failure the provider raises is a ``FelhomError``. The PVE client layer turns
+proxmoxer/requests errors into these classes in one place (``felhom_provider.pve.retry``),
+so that callers decide on retry and rollback by type, never by parsing text.
+
+Messages name the resource, the step and PVE's own message; they never contain secrets
+(``felhom_provider.guest.shell.mask`` is applied to anything that may carry one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FelhomError(Exception):
+    """Base of every error this project raises.
+
+    ``context`` carries structured facts (guest name, VMID, node, step, UPID) that are
+    rendered after the message, so logs and Pulumi's error output show them.
+    """
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
+
+    def __str__(self) -> str:
+        if not self.context:
+            return self.message
+        facts = ", ".join(f"{k}={v}" for k, v in sorted(self.context.items()))
+        return f"{self.message} [{facts}]"
+
+
+class ConfigError(FelhomError):
+    """Stack configuration or resource inputs are invalid; names the offending key."""
+
+    def __init__(self, field: str, problem: str, **context: Any) -> None:
+        super().__init__(f"{field}: {problem}", field=field, **context)
+        self.field = field
+        self.problem = problem
+
+
+class PveError(FelhomError):
+    """An error answered by (or on the way to) the PVE API."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        pve_message: str | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, status=status, **context)
+        self.status = status
+        self.pve_message = pve_message or message
+
+
+class TransientPveError(PveError):
+    """Worth retrying: lock contention, dropped connections, timeouts, 502/503/504."""
+
+
+class LockTimeoutError(TransientPveError):
+    """PVE could not take the CT config lock within its 10 s wait (``got timeout``)."""
+
+
+class GuestLockedError(TransientPveError):
+    """The CT carries a ``lock:`` entry (``CT is locked (<lock>)``)."""
+
+
+class ConnectionLostError(TransientPveError):
+    """The HTTP connection dropped or timed out; the request may or may not have run."""
+
+
+class PermanentPveError(PveError):
+    """PVE refused the request for good (bad parameter, missing object, conflict)."""
+
+
+class AuthError(PermanentPveError):
+    """Bad credentials (401) or a TLS/identity failure."""
+
+
+class PermissionDeniedError(PermanentPveError):
+    """The token lacks privileges (403), or a preflight found missing privileges."""
+
+    def __init__(self, message: str, *, missing: list[str] | None = None, **context: Any) -> None:
+        super().__init__(message, status=403, **context)
+        self.missing = list(missing or [])
+
+
+class NotFoundError(PermanentPveError):
+    """The object does not exist (404 or PVE's "does not exist" 500s)."""
+
+
+class AlreadyExistsError(PermanentPveError):
+    """The VMID is taken (``CT <vmid> already exists on node '<node>'``)."""
+
+
+class TaskFailedError(PveError):
+    """A PVE task ended with an exitstatus other than ``OK`` or ``WARNINGS: n``."""
+
+    def __init__(self, message: str, *, upid: str, exitstatus: str, **context: Any) -> None:
+        super().__init__(message, upid=upid, exitstatus=exitstatus, **context)
+        self.upid = upid
+        self.exitstatus = exitstatus
+
+
+class TaskTimeoutError(TransientPveError):
+    """A PVE task was still running when our deadline passed."""
+
+    def __init__(self, message: str, *, upid: str, **context: Any) -> None:
+        super().__init__(message, upid=upid, **context)
+        self.upid = upid
+
+
+class GuestCommandError(FelhomError):
+    """A command inside a guest (``pct exec``) or on the node shell failed."""
+
+    def __init__(self, message: str, *, exit_code: int, stderr: str = "", **context: Any) -> None:
+        super().__init__(message, exit_code=exit_code, **context)
+        self.exit_code = exit_code
+        self.stderr = stderr
+
+
+class HostKeyError(FelhomError):
+    """An SSH host key was unknown, changed, or never appeared on a guest."""
+
+
+class VerificationError(FelhomError):
+    """A read-back did not match what was asked (MAC, hostname, sizes, archive features)."""
+
+
+class OwnershipError(FelhomError):
+    """A guest exists but does not carry this resource's ownership marker; never touched."""
+
+
+class RollbackError(FelhomError):
+    """Compensation failed; ``leftovers`` names exactly what is left behind."""
+
+    def __init__(self, message: str, *, leftovers: list[str], cause: BaseException, **context: Any):
+        super().__init__(message, **context)
+        self.leftovers = leftovers
+        self.cause = cause
