@@ -1,0 +1,50 @@
+"""Process-wide serialisation: one lock per guest, a bounded number of restores per node.
+
+The Pulumi engine calls up to four provider methods at once, in threads of ONE provider
+process (DESIGN §2.9). The registries live at module level because provider objects are
+pickled into state (DESIGN §2.11) and must not carry locks. Serialising per guest avoids
+PVE's config-lock 500s on back-to-back calls (seed F4); bounding restores per node keeps
+the node's disk and PVE's 5 s ``create_and_lock_config`` wait from becoming the bottleneck.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+DEFAULT_RESTORES_PER_NODE = 4
+
+_registry_lock = threading.Lock()
+_guest_locks: dict[str, threading.RLock] = {}
+_node_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+
+
+def guest_lock(key: str) -> threading.RLock:
+    """The lock for one guest, keyed by its owner marker (stable before a VMID exists).
+
+    Re-entrant so that ``create`` may call ``delete`` on an adopted leftover while holding it.
+    """
+    with _registry_lock:
+        lock = _guest_locks.get(key)
+        if lock is None:
+            lock = _guest_locks[key] = threading.RLock()
+        return lock
+
+
+@contextmanager
+def serialised(key: str) -> Iterator[None]:
+    """Hold the guest lock for ``key`` for the duration of the block."""
+    with guest_lock(key):
+        yield
+
+
+def restore_slots(node: str, limit: int = DEFAULT_RESTORES_PER_NODE) -> threading.BoundedSemaphore:
+    """The semaphore bounding concurrent restores on ``node`` (one per node and limit)."""
+    if limit < 1:
+        raise ValueError("restores per node must be >= 1")
+    with _registry_lock:
+        sem = _node_slots.get((node, limit))
+        if sem is None:
+            sem = _node_slots[(node, limit)] = threading.BoundedSemaphore(limit)
+        return sem
