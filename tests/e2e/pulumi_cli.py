@@ -81,7 +81,7 @@ class PulumiProject:
         self, *args: str, check: bool = True, timeout: float = 900, input_text: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run ``pulumi <args>`` non-interactively in the project directory."""
-        argv = [str(self.bin_dir / "pulumi"), *args, "--non-interactive"]
+        argv = [str(self.bin_dir / "pulumi"), "--non-interactive", *args]
         result = subprocess.run(
             argv,
             cwd=self.workdir,

@@ -46,7 +46,9 @@ def test_up_and_destroy_run_the_dynamic_provider(
     project.set_config({"directory": str(sidefx), "content": "hello from create"})
 
     preview = project.run("preview")
-    assert "+ 1 to create" in preview.stdout or "1 to create" in preview.stdout
+    # The stack itself and the one dynamic resource.
+    assert "+ 2 to create" in preview.stdout
+    assert "pulumi-python:dynamic:Resource" in preview.stdout
     assert not list(sidefx.iterdir()), "preview must not run create"
 
     project.run("up", "--yes")
@@ -56,7 +58,7 @@ def test_up_and_destroy_run_the_dynamic_provider(
     assert outputs == {"path": str(marker), "size": len("hello from create"), "stack": "smoke"}
 
     second = project.run("up", "--yes")
-    assert "1 unchanged" in second.stdout
+    assert "2 unchanged" in second.stdout
 
     project.run("destroy", "--yes")
     assert not marker.exists(), "destroy must run the provider's delete"
