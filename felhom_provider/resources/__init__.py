@@ -1,0 +1,10 @@
+"""The Pulumi dynamic resources: ``FelhomGuest`` and ``GoldenImage``, with their typed args.
+
+Provider classes live here, in an installed module without import-time side effects, so
+that dill pickles them by reference into state (pulumi-dynamic-providers §2.4).
+"""
+
+from felhom_provider.resources.golden_image import GoldenImage, GoldenImageArgs
+from felhom_provider.resources.guest import FelhomGuest, FelhomGuestArgs, MountArgs
+
+__all__ = ["FelhomGuest", "FelhomGuestArgs", "GoldenImage", "GoldenImageArgs", "MountArgs"]

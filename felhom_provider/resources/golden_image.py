@@ -1,0 +1,259 @@
+"""``GoldenImage``: the golden archive every customer guest is restored from.
+
+``create`` runs the golden build (``reconcile.GoldenEngine``) and publishes what it
+verified. Any recipe change replaces the image the default Pulumi way: the new archive is
+built first, then the old one is deleted (guests that still name the old archive are
+replaced in the same run, or fail on protection, before it goes). ``delete`` removes the
+archive unless ``retain`` is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import (
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from felhom_provider.errors import ConfigError
+from felhom_provider.reconcile.model import GoldenSpec, GoldenState
+from felhom_provider.resources._diff import PROVIDER_KEY, DiffTable, compute_diff, is_unknown
+from felhom_provider.resources._runtime import RuntimeHolder, progress_for, scrubbed
+from felhom_provider.resources._validate import (
+    BRIDGE_RE,
+    HOSTNAME_RE,
+    NODE_RE,
+    STORAGE_RE,
+    VMID_MAX,
+    VMID_MIN,
+    VOLID_RE,
+    Checker,
+)
+
+GOLDEN_TABLE = DiffTable(
+    # The recipe: anything that changes what ends up in the archive. ``revision`` is a
+    # deliberate "rebuild now" knob (e.g. for fresh Docker packages).
+    replace=frozenset(
+        {
+            "node",
+            "template",
+            "hostname",
+            "rootfs_storage",
+            "rootfs_gib",
+            "cores",
+            "memory_mib",
+            "bridge",
+            "archive_storage",
+            "revision",
+        }
+    ),
+    # Bookkeeping only: the archive stays as it is.
+    update=frozenset({"name", "owner", "build_vmid", "retain"}),
+)
+
+#: Outputs the engine reports, in addition to every input.
+COMPUTED_OUTPUTS = (
+    "archive",
+    "size_bytes",
+    "golden_mac",
+    "golden_hostname",
+    "features",
+    "unprivileged",
+    "docker_driver",
+    "openssh_version",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class GoldenImageArgs:
+    """Typed inputs of ``GoldenImage``: the build recipe (seed §2) and ``retain``."""
+
+    owner: str
+    node: str
+    template: str
+    hostname: str = "felhom-golden"
+    rootfs_storage: str = "local-lvm"
+    rootfs_gib: int = 8
+    cores: int = 2
+    memory_mib: int = 2048
+    bridge: str = "vmbr0"
+    archive_storage: str = "local"
+    build_vmid: int | None = None
+    retain: bool = False
+    revision: int = 1
+
+    def to_props(self, name: str) -> dict[str, Any]:
+        """The resource's input properties, snake_case as they appear in state."""
+        return {"name": name, **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+
+
+def check_golden(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
+    """Validate and normalise the recipe (no I/O); failures name the field."""
+    del olds
+    c = Checker(news)
+    inputs: dict[str, Any] = {
+        "name": c.string("name"),
+        "owner": c.string("owner"),
+        "node": c.string("node", pattern=NODE_RE, hint="a PVE node name"),
+        "template": c.string("template", pattern=VOLID_RE, hint="a volume id <storage>:<volume>"),
+        "hostname": c.string(
+            "hostname",
+            pattern=HOSTNAME_RE,
+            hint="one lower-case DNS label",
+            default="felhom-golden",
+        ),
+        "rootfs_storage": c.string("rootfs_storage", pattern=STORAGE_RE, default="local-lvm"),
+        "rootfs_gib": c.integer("rootfs_gib", minimum=1, maximum=131072, default=8),
+        "cores": c.integer("cores", minimum=1, maximum=8192, default=2),
+        "memory_mib": c.integer("memory_mib", minimum=16, default=2048),
+        "bridge": c.string("bridge", pattern=BRIDGE_RE, default="vmbr0"),
+        "archive_storage": c.string("archive_storage", pattern=STORAGE_RE, default="local"),
+        "build_vmid": c.integer("build_vmid", minimum=VMID_MIN, maximum=VMID_MAX, optional=True),
+        "retain": c.boolean("retain", default=False),
+        "revision": c.integer("revision", minimum=1, default=1),
+    }
+    extra = sorted(set(news) - GOLDEN_TABLE.inputs - {PROVIDER_KEY})
+    if extra:
+        c.fail(extra[0], f"unknown input(s) {extra}")
+    if not c.failures and not is_unknown(inputs):
+        try:
+            spec_from_inputs(inputs)
+        except ConfigError as exc:
+            c.fail(exc.field, exc.problem)
+    cleaned = {k: v for k, v in inputs.items() if v is not None}
+    if PROVIDER_KEY in news:
+        cleaned[PROVIDER_KEY] = news[PROVIDER_KEY]
+    return CheckResult(cleaned, c.failures)
+
+
+def spec_from_inputs(props: Mapping[str, Any]) -> GoldenSpec:
+    """The engine's spec from checked inputs (ints restored from wire floats)."""
+    build_vmid = props.get("build_vmid")
+    return GoldenSpec(
+        name=str(props["name"]),
+        owner=str(props["owner"]),
+        node=str(props["node"]),
+        template=str(props["template"]),
+        hostname=str(props.get("hostname", "felhom-golden")),
+        rootfs_storage=str(props.get("rootfs_storage", "local-lvm")),
+        rootfs_gib=int(props.get("rootfs_gib", 8)),
+        cores=int(props.get("cores", 2)),
+        memory_mib=int(props.get("memory_mib", 2048)),
+        bridge=str(props.get("bridge", "vmbr0")),
+        archive_storage=str(props.get("archive_storage", "local")),
+        build_vmid=None if build_vmid is None else int(build_vmid),
+        retain=bool(props.get("retain", False)),
+    )
+
+
+def outputs(inputs: Mapping[str, Any], state: GoldenState) -> dict[str, Any]:
+    """Every input plus the engine's report (JSON-safe; ints stay ints)."""
+    outs = {k: v for k, v in inputs.items() if k in GOLDEN_TABLE.inputs and v is not None}
+    outs.update(state.to_dict())
+    return outs
+
+
+class GoldenImageProvider(ResourceProvider):
+    """The dynamic provider behind ``GoldenImage``; nothing of it is pickled but its class."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        del state
+
+    @property
+    def _holder(self) -> RuntimeHolder:
+        holder: RuntimeHolder | None = self.__dict__.get("_runtime_holder")
+        if holder is None:
+            holder = self.__dict__["_runtime_holder"] = RuntimeHolder()
+        return holder
+
+    def configure(self, req: ConfigureRequest) -> None:
+        """Read the provider settings from the stack config (``felhom:*``)."""
+        self._holder.configure(req.config.get)
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Validate the recipe without I/O."""
+        return check_golden(olds, news)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        """Recipe changes replace, new archive first (archives never collide)."""
+        return compute_diff(GOLDEN_TABLE, olds, news, delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        """Build the golden archive; the id is its volume id."""
+        runtime = self._holder.get()
+        spec = spec_from_inputs(props)
+        progress = progress_for("golden", spec.name, runtime.mask)
+        with scrubbed(runtime):
+            state = runtime.golden_engine(spec.node, progress).build(spec)
+        progress(f"archive {state.archive} ({state.size_bytes} bytes) verified")
+        return CreateResult(state.archive, outputs(props, state))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """Refresh: the archive's facts now; ``ReadResult(None, {})`` when it is gone."""
+        runtime = self._holder.get()
+        progress = progress_for("golden", str(props.get("name", id_)), runtime.mask)
+        with scrubbed(runtime):
+            state = runtime.golden_engine(str(props["node"]), progress).read(id_)
+        if state is None:
+            progress(f"archive {id_} is gone; dropping it from state")
+            return ReadResult(None, {})
+        outs = outputs(props, state)
+        return ReadResult(id_, outs, {k: v for k, v in outs.items() if k in GOLDEN_TABLE.inputs})
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Only bookkeeping inputs change in place: keep the archive facts, take the inputs."""
+        outs = {k: v for k, v in olds.items() if k not in GOLDEN_TABLE.inputs}
+        outs.update({k: v for k, v in news.items() if k in GOLDEN_TABLE.inputs})
+        outs.pop(PROVIDER_KEY, None)
+        return UpdateResult(outs)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Delete the archive, unless ``retain`` asked to keep it."""
+        runtime = self._holder.get()
+        progress = progress_for("golden", str(props.get("name", id_)), runtime.mask)
+        if props.get("retain"):
+            progress(f"retain is set: keeping {id_}")
+            return
+        with scrubbed(runtime):
+            runtime.golden_engine(str(props["node"]), progress).delete(id_)
+
+
+class GoldenImage(Resource, module="felhom", name="GoldenImage"):
+    """The golden archive (Debian 13 + Docker, identity-cleaned, keyctl/nesting)."""
+
+    archive: pulumi.Output[str]
+    size_bytes: pulumi.Output[int]
+    golden_mac: pulumi.Output[str]
+    golden_hostname: pulumi.Output[str]
+    features: pulumi.Output[str]
+    unprivileged: pulumi.Output[bool]
+    docker_driver: pulumi.Output[str]
+    openssh_version: pulumi.Output[str]
+    created_at: pulumi.Output[str]
+    node: pulumi.Output[str]
+    retain: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: GoldenImageArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = args.to_props(resource_name)
+        for key in COMPUTED_OUTPUTS:
+            props[key] = None
+        super().__init__(GoldenImageProvider(), resource_name, props, opts)

@@ -1,0 +1,274 @@
+"""Typed provider settings, parsed from the stack config a dynamic provider receives.
+
+The engine hands a dynamic provider the *whole* stack config in ``configure()``: keys carry
+their namespace (``felhom:pve``), secrets arrive unwrapped and every value is a string
+(JSON text for structured values). The program reads the same keys through
+``pulumi.Config`` and gets them already decoded, so ``parse_settings`` accepts both shapes.
+
+Nothing here is pickled into state: the provider builds a ``ProviderSettings`` in
+``configure()`` and keeps it outside its pickled ``__dict__``. The token secret is held in a
+``Secret`` that never shows in ``repr``/``str``, so settings can be logged safely.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from felhom_provider.errors import ConfigError
+
+NAMESPACE = "felhom"
+KEY_PVE = f"{NAMESPACE}:pve"
+KEY_TOKEN_SECRET = f"{NAMESPACE}:pveTokenSecret"
+KEY_NODE_SHELL = f"{NAMESPACE}:nodeShell"
+KEY_GUEST_SSH_PORT = f"{NAMESPACE}:guestSshPort"
+KEY_LIMITS = f"{NAMESPACE}:limits"
+
+ConfigGetter = Callable[[str], Any]
+"""Looks a fully qualified config key up; returns None when it is not set."""
+
+
+class Secret:
+    """A string that never shows itself in ``repr``, ``str`` or f-strings.
+
+    ``reveal()`` is the one way to read it, which keeps the places that hand the
+    secret to a client easy to find.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret value; pass it only to the client that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:
+        # Settings must never reach a pickle (the provider's state is pickled into the stack).
+        raise TypeError("a Secret must not be pickled")
+
+
+@dataclass(frozen=True)
+class PveSettings:
+    """Where the PVE API is and how to trust and authenticate to it."""
+
+    endpoint: str
+    node: str
+    token_id: str
+    token_secret: Secret = field(repr=False)
+    tls_fingerprint_sha256: str | None = None
+    ca_bundle: str | None = None
+    insecure_skip_tls_verify: bool = False
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class NodeShellSettings:
+    """The node's SSH shell (root, ``pct``): used for the golden build and fallbacks."""
+
+    host: str
+    port: int
+    user: str
+    host_key: str
+    private_key_path: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on concurrency and waiting, tunable per stack (``felhom:limits``)."""
+
+    restores_per_node: int = 2
+    task_timeout_s: float = 900.0
+    http_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Everything a provider process needs to reach PVE, typed and validated."""
+
+    pve: PveSettings
+    node_shell: NodeShellSettings | None
+    guest_ssh_port: int = 22
+    limits: Limits = field(default_factory=Limits)
+
+
+def decode(key: str, raw: Any) -> Any:
+    """A config value as the program would see it: JSON text decoded, plain strings kept."""
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if text[:1] in ("{", "[") or text in ("true", "false") or _looks_numeric(text):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(key, f"is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    return raw
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def require_str(key: str, obj: Mapping[str, Any], name: str, *, default: str | None = None) -> str:
+    """``obj[name]`` as a non-empty string, or a ConfigError naming ``key.name``."""
+    value = obj.get(name, default)
+    if value is None:
+        raise ConfigError(f"{key}.{name}", "is required")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}.{name}", "must be a non-empty string")
+    return value.strip()
+
+
+def optional_str(key: str, obj: Mapping[str, Any], name: str) -> str | None:
+    """``obj[name]`` as a string when present."""
+    if obj.get(name) is None:
+        return None
+    return require_str(key, obj, name)
+
+
+def as_int(field_name: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
+    """An integer within bounds; whole floats (``4.0``) are accepted, as the wire sends them."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(field_name, f"must be an integer, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(field_name, f"must be an integer, got {value!r}") from None
+    if not number.is_integer():
+        raise ConfigError(field_name, f"must be a whole number, got {value!r}")
+    result = int(number)
+    if result < minimum or (maximum is not None and result > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ConfigError(field_name, f"must be {bounds}, got {result}")
+    return result
+
+
+def as_mapping(key: str, value: Any) -> Mapping[str, Any]:
+    """A structured config value (object), decoded from JSON text when needed."""
+    decoded = decode(key, value)
+    if not isinstance(decoded, Mapping):
+        raise ConfigError(key, "must be an object (set it with `pulumi config set --path`)")
+    return decoded
+
+
+def _parse_pve(raw: Any, secret: Any, timeout_s: float) -> PveSettings:
+    if raw is None:
+        raise ConfigError(KEY_PVE, "is required (endpoint, node, tokenId and a TLS trust setting)")
+    obj = as_mapping(KEY_PVE, raw)
+    endpoint = require_str(KEY_PVE, obj, "endpoint")
+    if not endpoint.startswith("https://"):
+        raise ConfigError(f"{KEY_PVE}.endpoint", "must be an https:// URL")
+    token_id = require_str(KEY_PVE, obj, "tokenId")
+    if "!" not in token_id or "@" not in token_id.split("!", 1)[0]:
+        raise ConfigError(f"{KEY_PVE}.tokenId", "must look like user@realm!tokenname")
+    fingerprint = optional_str(KEY_PVE, obj, "tlsFingerprint")
+    ca_bundle = optional_str(KEY_PVE, obj, "caBundle")
+    insecure = decode(f"{KEY_PVE}.insecureSkipTlsVerify", obj.get("insecureSkipTlsVerify", False))
+    if not isinstance(insecure, bool):
+        raise ConfigError(f"{KEY_PVE}.insecureSkipTlsVerify", "must be true or false")
+    chosen = [fingerprint is not None, ca_bundle is not None, insecure]
+    if sum(chosen) != 1:
+        raise ConfigError(
+            KEY_PVE,
+            "set exactly one of tlsFingerprint (SHA-256 of the node certificate), caBundle "
+            "(path to a PEM file) or insecureSkipTlsVerify: true",
+        )
+    if fingerprint is not None:
+        hexits = fingerprint.replace(":", "").lower()
+        if len(hexits) != 64 or any(c not in "0123456789abcdef" for c in hexits):
+            raise ConfigError(f"{KEY_PVE}.tlsFingerprint", "must be a SHA-256 fingerprint (hex)")
+    if secret is None or (isinstance(secret, str) and not secret):
+        raise ConfigError(
+            KEY_TOKEN_SECRET, "is required: `pulumi config set --secret felhom:pveTokenSecret`"
+        )
+    if not isinstance(secret, str):
+        raise ConfigError(KEY_TOKEN_SECRET, "must be a string")
+    return PveSettings(
+        endpoint=endpoint.rstrip("/"),
+        node=require_str(KEY_PVE, obj, "node"),
+        token_id=token_id,
+        token_secret=Secret(secret),
+        tls_fingerprint_sha256=fingerprint,
+        ca_bundle=ca_bundle,
+        insecure_skip_tls_verify=insecure,
+        timeout_s=timeout_s,
+    )
+
+
+def _parse_node_shell(raw: Any) -> NodeShellSettings | None:
+    if raw is None:
+        return None
+    obj = as_mapping(KEY_NODE_SHELL, raw)
+    host_key = require_str(KEY_NODE_SHELL, obj, "hostKey")
+    if len(host_key.split()) < 2:
+        raise ConfigError(f"{KEY_NODE_SHELL}.hostKey", "must be a key line: '<type> <base64>'")
+    return NodeShellSettings(
+        host=require_str(KEY_NODE_SHELL, obj, "host"),
+        port=as_int(f"{KEY_NODE_SHELL}.port", obj.get("port", 22), minimum=1, maximum=65535),
+        user=require_str(KEY_NODE_SHELL, obj, "user", default="root"),
+        host_key=host_key,
+        private_key_path=require_str(KEY_NODE_SHELL, obj, "privateKeyPath"),
+    )
+
+
+def _parse_limits(raw: Any) -> Limits:
+    if raw is None:
+        return Limits()
+    obj = as_mapping(KEY_LIMITS, raw)
+    defaults = Limits()
+    return Limits(
+        restores_per_node=as_int(
+            f"{KEY_LIMITS}.restoresPerNode",
+            obj.get("restoresPerNode", defaults.restores_per_node),
+            minimum=1,
+            maximum=16,
+        ),
+        task_timeout_s=float(
+            as_int(
+                f"{KEY_LIMITS}.taskTimeoutSeconds",
+                obj.get("taskTimeoutSeconds", defaults.task_timeout_s),
+                minimum=1,
+            )
+        ),
+        http_timeout_s=float(
+            as_int(
+                # Above PVE's 10 s config-lock wait, so a lock timeout arrives as PVE's answer.
+                f"{KEY_LIMITS}.httpTimeoutSeconds",
+                obj.get("httpTimeoutSeconds", defaults.http_timeout_s),
+                minimum=11,
+                maximum=600,
+            )
+        ),
+    )
+
+
+def parse_settings(get: ConfigGetter) -> ProviderSettings:
+    """Build and validate the provider settings; a ConfigError names the offending key."""
+    port = decode(KEY_GUEST_SSH_PORT, get(KEY_GUEST_SSH_PORT))
+    limits = _parse_limits(get(KEY_LIMITS))
+    return ProviderSettings(
+        pve=_parse_pve(get(KEY_PVE), get(KEY_TOKEN_SECRET), limits.http_timeout_s),
+        node_shell=_parse_node_shell(get(KEY_NODE_SHELL)),
+        guest_ssh_port=22
+        if port is None
+        else as_int(KEY_GUEST_SSH_PORT, port, minimum=1, maximum=65535),
+        limits=limits,
+    )
