@@ -18,6 +18,8 @@ DEFAULT_RESTORES_PER_NODE = 4
 _registry_lock = threading.Lock()
 _guest_locks: dict[str, threading.RLock] = {}
 _node_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_alloc_locks: dict[str, threading.Lock] = {}
+_inflight: set[tuple[str, int]] = set()
 
 
 def guest_lock(key: str) -> threading.RLock:
@@ -48,3 +50,36 @@ def restore_slots(node: str, limit: int = DEFAULT_RESTORES_PER_NODE) -> threadin
         if sem is None:
             sem = _node_slots[(node, limit)] = threading.BoundedSemaphore(limit)
         return sem
+
+
+def allocation_lock(node: str) -> threading.Lock:
+    """Held from ``/cluster/nextid`` until the restore POST has answered.
+
+    ``nextid`` is not a reservation (pve-behaviour §8): two threads asking at once get the
+    same id. Once the POST answered, PVE's ``create_and_lock_config`` has written the config,
+    so the next ``nextid`` skips it; holding this lock for that short window removes the
+    in-process race, and ``already exists`` re-rolls cover other processes.
+    """
+    with _registry_lock:
+        lock = _alloc_locks.get(node)
+        if lock is None:
+            lock = _alloc_locks[node] = threading.Lock()
+        return lock
+
+
+@contextmanager
+def inflight(node: str, vmid: int) -> Iterator[None]:
+    """Mark ``vmid`` as being restored by this process (adoption must not wait for it)."""
+    with _registry_lock:
+        _inflight.add((node, vmid))
+    try:
+        yield
+    finally:
+        with _registry_lock:
+            _inflight.discard((node, vmid))
+
+
+def is_inflight(node: str, vmid: int) -> bool:
+    """True when a thread of this process is restoring ``vmid`` right now."""
+    with _registry_lock:
+        return (node, vmid) in _inflight

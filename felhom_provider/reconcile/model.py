@@ -19,9 +19,10 @@ MARKER_PREFIX = "felhom-owner="
 #: Tag every guest made by this engine carries (PVE tags: ``[a-z0-9_][a-z0-9_\-+.]*``).
 FELHOM_TAG = "felhom"
 
-# PVE's ``dns-name`` format is looser, but a hostname is one label here: it becomes the
-# guest's /etc/hostname and the DHCP client's announced name.
-_HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# PVE's ``dns-name`` format, lower case: the hostname becomes /etc/hostname and the DHCP
+# client's announced name, so it must compare stably.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 # pve-common JSONSchema ``pve-tag``.
 _TAG_RE = re.compile(r"^[a-z0-9_][a-z0-9_\-+.]*$")
 _STORAGE_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9\-_.]*$")
@@ -56,9 +57,9 @@ def _positive_int(value: object, fld: str, *, minimum: int = 1) -> None:
 
 def _check_hostname(value: str, fld: str) -> None:
     _require(
-        isinstance(value, str) and bool(_HOSTNAME_RE.match(value)),
+        isinstance(value, str) and len(value) <= 253 and bool(_HOSTNAME_RE.match(value)),
         fld,
-        f"must be one lowercase DNS label (a-z, 0-9, '-', at most 63), got {value!r}",
+        f"must be a DNS name of lower-case labels (a-z, 0-9, '-'), got {value!r}",
     )
 
 

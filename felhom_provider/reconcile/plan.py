@@ -33,6 +33,8 @@ from felhom_provider.reconcile.props import (
     volume_storage,
 )
 
+#: Description line recording the archive a guest was restored from (read() reports it).
+ARCHIVE_PREFIX = "felhom-archive="
 #: Features the golden archive must carry so Docker runs in an unprivileged guest (F5).
 REQUIRED_FEATURES = {"nesting": "1", "keyctl": "1"}
 
@@ -101,6 +103,20 @@ def mount_prop(mount: MountSpec) -> str:
     return f"{mount.storage}:{mount.size_gib},mp={mount.path}"
 
 
+def describe(owner: str, archive: str) -> str:
+    """The guest description: the ownership marker, then the archive it came from."""
+    return f"{marker_for(owner)}\n{ARCHIVE_PREFIX}{archive}\n"
+
+
+def archive_of(config: Mapping[str, Any]) -> str | None:
+    """The archive named in a guest's description, or None."""
+    for raw in str(config.get("description") or "").splitlines():
+        line = raw.strip()
+        if line.startswith(ARCHIVE_PREFIX):
+            return line[len(ARCHIVE_PREFIX) :]
+    return None
+
+
 def plan_restore(spec: GuestSpec, vmid: int, golden_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters of the ONE restore call (DESIGN §2.3).
 
@@ -130,7 +146,7 @@ def plan_restore(spec: GuestSpec, vmid: int, golden_cfg: Mapping[str, Any]) -> d
         "swap": spec.swap_mib,
         "unprivileged": 1,
         "tags": ";".join(desired_tags(spec)),
-        "description": marker_for(spec.owner) + "\n",
+        "description": describe(spec.owner, spec.archive),
     }
     for index, mount in enumerate(spec.mounts):
         params[f"mp{index}"] = mount_prop(mount)
@@ -149,10 +165,18 @@ class Observed:
     mounts: dict[int, MountSpec]
     tags: tuple[str, ...]
     running: bool
+    owner: str | None
+    net0: str
+
+    @property
+    def bridge(self) -> str | None:
+        """The bridge ``net0`` is attached to."""
+        return parse_property_string(self.net0, "name").get("bridge")
 
     @classmethod
-    def from_state(cls, state: GuestState) -> Observed:
-        """Mounts of a state are in ``mpN`` index order."""
+    def from_state(cls, state: GuestState, bridge: str) -> Observed:
+        """Mounts of a state are in ``mpN`` index order; ``net0`` is rebuilt from the MAC."""
+        net0 = f"name=eth0,bridge={bridge},hwaddr={state.mac},ip=dhcp"
         return cls(
             hostname=state.hostname,
             cores=state.cores,
@@ -162,6 +186,8 @@ class Observed:
             mounts=dict(enumerate(state.mounts)),
             tags=tuple(state.tags),
             running=state.status == "running",
+            owner=state.owner,
+            net0=net0,
         )
 
     @classmethod
@@ -176,6 +202,8 @@ class Observed:
             mounts=mounts_from_config(config),
             tags=split_tags(config.get("tags")),
             running=running,
+            owner=owner_of(config),
+            net0=str(config.get("net0", "")),
         )
 
 
@@ -220,7 +248,8 @@ def plan_update(
     removing a mount or moving it to other storage loses data and is refused (ConfigError).
     """
     if isinstance(current, GuestState):
-        obs = Observed.from_state(current)
+        # A state does not record the bridge; assume unchanged unless a config is given.
+        obs = Observed.from_state(current, new.bridge)
     else:
         obs = Observed.from_config(current, running=bool(running))
     if running is not None:
@@ -237,6 +266,14 @@ def plan_update(
         config["hostname"] = new.hostname
     if set(obs.tags) != set(desired_tags(new)):
         config["tags"] = ";".join(desired_tags(new))
+    if obs.owner != new.owner:
+        # The resource was renamed (project/stack/name): move the marker with it.
+        config["description"] = describe(new.owner, new.archive)
+    if obs.bridge != new.bridge:
+        # Keep the hwaddr: only the provision path resets the MAC (F1), never an update.
+        net0 = parse_property_string(obs.net0, "name")
+        net0["bridge"] = new.bridge
+        config["net0"] = format_property_string(net0, "name")
 
     resizes: list[UpdateStep] = []
     if new.rootfs_gib < obs.rootfs_gib:

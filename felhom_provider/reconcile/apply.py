@@ -1,0 +1,221 @@
+"""Apply mechanics shared by the guest and golden engines: tasks, leases, host keys, destroy.
+
+The client's tenacity policies retry transient errors a bounded number of times; what is
+here is the layer above them: follow a task whose dispatch answer was lost instead of
+sending it again, wait for a DHCP lease and for SSH host keys against a deadline, and
+destroy a CT only when it carries our marker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from felhom_provider.errors import (
+    ConnectionLostError,
+    HostKeyError,
+    NotFoundError,
+    OwnershipError,
+    PermanentPveError,
+    PveError,
+    TransientPveError,
+)
+from felhom_provider.reconcile.ports import Progress, PveApi
+from felhom_provider.reconcile.props import owner_of
+
+# Our clock and the node's may differ; "since" for the task list is widened by this much.
+TASK_CLOCK_SKEW_S = 300.0
+
+
+def upid_of(found: Any) -> Any:
+    """``find_task`` may answer a UPID, a task dict or None; return the UPID or None."""
+    if found is None:
+        return None
+    if isinstance(found, dict):
+        return found.get("upid")
+    return found
+
+
+class Applier:
+    """Runs PVE tasks and polls for one engine call; holds no state beyond its arguments."""
+
+    def __init__(
+        self,
+        client: PveApi,
+        progress: Progress,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        task_timeout_s: float,
+        poll_s: float = 1.0,
+        find_attempts: int = 5,
+    ) -> None:
+        self.client = client
+        self.progress = progress
+        self.clock = clock
+        self.sleep = sleep
+        self.task_timeout_s = task_timeout_s
+        self.poll_s = poll_s
+        self.find_attempts = find_attempts
+
+    def dispatch(self, kind: str, vmid: int, send: Callable[[], Any]) -> Any:
+        """Send a task-starting call once and return its UPID.
+
+        On a dropped connection the request may have run: look the task up in the node's
+        task list (``kind``, ``vmid``, started since just before we sent) and follow it.
+        Never send it again (DESIGN §2.8 *dispatch*): a second restore would at best fail
+        with ``already exists`` and at worst race the first.
+        """
+        since = time.time() - TASK_CLOCK_SKEW_S
+        try:
+            return send()
+        except ConnectionLostError as exc:
+            self.progress(f"connection lost while starting {kind} for CT {vmid}; finding its task")
+            upid = self.find(kind, vmid, since)
+            if upid is None:
+                raise
+            self.progress(f"found {kind} task {upid}; following it (not re-sent)")
+            del exc
+            return upid
+
+    def find(self, kind: str, vmid: int, since: float) -> Any:
+        """The UPID of a ``kind`` task for ``vmid`` started after ``since``, or None."""
+        for attempt in range(self.find_attempts):
+            try:
+                upid = upid_of(self.client.find_task(kind, vmid, since))
+            except (ConnectionLostError, NotFoundError):
+                upid = None
+            if upid is not None:
+                return upid
+            if attempt + 1 < self.find_attempts:
+                self.sleep(self.poll_s)
+        return None
+
+    def wait(self, upid: Any, what: str) -> Any:
+        """Wait for a task to end OK (the client's *poll* policy); progress lines relayed."""
+        return self.client.wait_task(
+            upid,
+            timeout_s=self.task_timeout_s,
+            on_progress=lambda line: self.progress(f"{what}: {line}"),
+        )
+
+    def run(self, kind: str, vmid: int, what: str, send: Callable[[], Any]) -> Any:
+        """Dispatch and wait; returns the task result."""
+        upid = self.dispatch(kind, vmid, send)
+        return self.wait(upid, what)
+
+    def wait_unlocked(self, vmid: int) -> dict[str, Any] | None:
+        """Wait until the CT has no ``lock:`` (a task of ours or PVE's still holds it).
+
+        Compensation must wait for the server task (field anchors §5 item 16): destroying
+        during ``lock: create`` fails. Returns the config, or None when the CT is gone.
+        """
+        deadline = self.clock() + self.task_timeout_s
+        while True:
+            try:
+                config = self.client.get_config(vmid)
+            except NotFoundError:
+                return None
+            if not config.get("lock") or self.clock() >= deadline:
+                return config
+            self.sleep(self.poll_s)
+
+    def destroy(self, vmid: int, owner: str, *, trust_unmarked: bool = False) -> bool:
+        """Stop and destroy (purge) CT ``vmid`` and verify it is gone.
+
+        Returns False when it was already gone. A CT carrying someone else's marker is never
+        touched (OwnershipError); one with no marker only when ``trust_unmarked`` (our own
+        restore task made it but died before writing the config).
+        """
+        config = self.wait_unlocked(vmid)
+        if config is None:
+            return False
+        marker = owner_of(config)
+        if marker != owner and not (marker is None and trust_unmarked):
+            raise OwnershipError(
+                f"CT {vmid} carries owner {marker!r}, not {owner!r}; not touched",
+                vmid=vmid,
+                step="destroy",
+            )
+        if config.get("lock"):
+            raise PveError(
+                f"CT {vmid} is still locked ({config['lock']}) after waiting",
+                vmid=vmid,
+                step="destroy",
+            )
+        try:
+            status = str(self.client.status(vmid).get("status", ""))
+        except NotFoundError:
+            return False
+        if status == "running":
+            self.progress(f"stopping CT {vmid}")
+            try:
+                self.run("vzstop", vmid, f"stop CT {vmid}", lambda: self.client.stop(vmid))
+            except PermanentPveError as exc:
+                # ``CT n not running``: someone (or a crash) stopped it meanwhile.
+                if "not running" not in exc.pve_message:
+                    raise
+        self.progress(f"destroying CT {vmid} (purge, unreferenced disks)")
+        try:
+            self.run(
+                "vzdestroy",
+                vmid,
+                f"destroy CT {vmid}",
+                lambda: self.client.destroy(
+                    vmid, purge=True, destroy_unreferenced_disks=True, force=False
+                ),
+            )
+        except NotFoundError:
+            return True
+        try:
+            self.client.get_config(vmid)
+        except NotFoundError:
+            return True
+        raise PveError(f"CT {vmid} still exists after destroy", vmid=vmid, step="verify-gone")
+
+
+def lease_of(ifaces: list[dict[str, Any]] | None, mac: str | None) -> str | None:
+    """The IPv4 address on the guest's NIC (by MAC, else the first non-``lo``), or None.
+
+    ``GET …/interfaces`` returns null while the CT is not running (``PVE/LXC.pm``
+    ``get_interfaces``); ``inet`` is ``addr/prefix``; newer PVE adds ``ip-addresses``.
+    """
+    for iface in ifaces or []:
+        if iface.get("name") == "lo":
+            continue
+        hw = str(iface.get("hardware-address") or iface.get("hwaddr") or "").upper()
+        if mac and hw and hw != mac.upper():
+            continue
+        for addr in iface.get("ip-addresses") or []:
+            if addr.get("ip-address-type") == "inet" and addr.get("ip-address"):
+                return str(addr["ip-address"])
+        inet = iface.get("inet")
+        if inet:
+            return str(inet).split("/", 1)[0]
+    return None
+
+
+def poll_until(
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    timeout_s: float,
+    interval_s: float,
+    probe: Callable[[], Any],
+) -> Any:
+    """Call ``probe`` until it returns something truthy or the deadline passes (then None).
+
+    Transient PVE errors, host-key probe failures and socket errors (sshd not up yet)
+    count as "not yet"; permanent errors propagate.
+    """
+    deadline = clock() + timeout_s
+    while True:
+        try:
+            value = probe()
+        except (TransientPveError, HostKeyError, OSError):
+            value = None
+        if value:
+            return value
+        if clock() >= deadline:
+            return None
+        sleep(interval_s)

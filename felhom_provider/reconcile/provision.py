@@ -1,0 +1,152 @@
+"""The provision half of guest create: adopt a leftover of ours, or restore in ONE call.
+
+Split from ``bringup`` so each module keeps one concern: this one owns VMID allocation
+(nextid, re-roll on ``already exists``), the restore dispatch that is never sent twice, and
+adoption of a half-made guest a killed run left behind (DESIGN §2.3, §2.9, §2.10).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from felhom_provider.errors import (
+    AlreadyExistsError,
+    ConnectionLostError,
+    FelhomError,
+    NotFoundError,
+)
+from felhom_provider.reconcile import locks
+from felhom_provider.reconcile.apply import TASK_CLOCK_SKEW_S, Applier
+from felhom_provider.reconcile.journal import Journal
+from felhom_provider.reconcile.model import GuestSpec, owner_tag
+from felhom_provider.reconcile.plan import ArchiveFacts, plan_restore, verify_readback
+from felhom_provider.reconcile.ports import Progress
+from felhom_provider.reconcile.props import owner_of, split_tags
+
+# Keys of the restore call that are not config overrides.
+_CALL_KEYS = ("vmid", "ostemplate", "restore")
+
+
+@dataclass
+class Run:
+    """One engine call in progress: what it is about and how far it got."""
+
+    spec: GuestSpec
+    journal: Journal
+    say: Progress
+    step: str = "begin"
+    vmid: int | None = None
+    facts: ArchiveFacts | None = None
+
+    def destroy_undo(self, vmid: int) -> dict[str, Any]:
+        """The undo that compensates a CT this run made or adopted."""
+        return {"op": "destroy", "node": self.spec.node, "vmid": vmid, "owner": self.spec.owner}
+
+
+def config_or_none(applier: Applier, vmid: int) -> dict[str, Any] | None:
+    """A CT's config, or None when it does not exist."""
+    try:
+        return applier.client.get_config(vmid)
+    except NotFoundError:
+        return None
+
+
+def adopt(run: Run, applier: Applier) -> int | None:
+    """Find CTs carrying this resource's marker (a killed run's leftovers).
+
+    The first that verifies against the spec is adopted (journaled with a destroy undo, so a
+    later failure still cleans it) and the caller finishes it; others are destroyed, since
+    they are ours and never made it into state. CTs under ``lock: create`` that no thread
+    of this process is restoring may be a killed run's restore still running inside PVE:
+    wait for it to finish, then look at its marker.
+    """
+    spec = run.spec
+    tag = owner_tag(spec.owner)
+    found: list[tuple[int, dict[str, Any]]] = []
+    for ct in applier.client.list_lxc():
+        vmid = int(ct["vmid"])
+        mine = tag in split_tags(ct.get("tags")) or vmid == spec.vmid
+        pending = ct.get("lock") == "create" and not locks.is_inflight(spec.node, vmid)
+        if not (mine or pending):
+            continue
+        config = applier.wait_unlocked(vmid) if pending else config_or_none(applier, vmid)
+        if config is not None and owner_of(config) == spec.owner:
+            found.append((vmid, config))
+    golden_mac = run.facts.mac if run.facts else None
+    keep: int | None = None
+    for vmid, config in sorted(found):
+        fits = spec.vmid is None or vmid == spec.vmid
+        if keep is None and fits and not verify_readback(spec, config, golden_mac):
+            keep = vmid
+            run.journal.record("adopt", {"vmid": vmid}, undo=run.destroy_undo(vmid))
+            run.say(f"adopting CT {vmid}: a previous run left it restored and verified")
+            continue
+        run.say(f"destroying CT {vmid}: a previous run's leftover that does not verify")
+        entry = run.journal.begin("clean-leftover", {"vmid": vmid})
+        applier.destroy(vmid, spec.owner)
+        run.journal.done(entry)
+    return keep
+
+
+def restore(
+    run: Run, applier: Applier, archive_cfg: dict[str, Any], *, slots: int, attempts: int
+) -> int:
+    """Allocate a VMID and restore in ONE call, waiting for the task; returns the VMID.
+
+    At most ``slots`` restores run per node. ``nextid`` and the POST happen under the
+    node's allocation lock (``nextid`` is no reservation); ``already exists`` from another
+    process re-rolls, up to ``attempts`` times, unless the VMID is pinned.
+    """
+    spec = run.spec
+    with locks.restore_slots(spec.node, slots):
+        for attempt in range(1, attempts + 1):
+            with locks.allocation_lock(spec.node):
+                run.step = "allocate-vmid"
+                vmid = spec.vmid if spec.vmid is not None else int(applier.client.next_vmid())
+                try:
+                    entry_upid = _dispatch(run, applier, vmid, archive_cfg)
+                except AlreadyExistsError as exc:
+                    if spec.vmid is not None or attempt == attempts:
+                        raise
+                    run.say(f"VMID {vmid} was taken meanwhile ({exc.pve_message}); re-rolling")
+                    continue
+            entry, upid = entry_upid
+            with locks.inflight(spec.node, vmid):
+                run.vmid = vmid
+                result = applier.wait(upid, "restore")
+            exitstatus = str(getattr(result, "exitstatus", "OK"))
+            run.journal.done(entry, {"upid": str(upid), "exitstatus": exitstatus})
+            return vmid
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _dispatch(
+    run: Run, applier: Applier, vmid: int, archive_cfg: dict[str, Any]
+) -> tuple[Any, Any]:
+    """Journal and send the restore POST; returns (journal entry, UPID)."""
+    spec = run.spec
+    params = plan_restore(spec, vmid, archive_cfg)
+    overrides = {k: v for k, v in params.items() if k not in _CALL_KEYS}
+    run.step = "restore"
+    entry = run.journal.begin(
+        "restore",
+        {"vmid": vmid, "archive": spec.archive, "overrides": overrides},
+        undo=run.destroy_undo(vmid),
+    )
+    run.say(f"restoring CT {vmid} from {spec.archive} in one call ({', '.join(sorted(overrides))})")
+    since = time.time() - TASK_CLOCK_SKEW_S
+    try:
+        upid = applier.dispatch(
+            "vzrestore", vmid, partial(applier.client.restore_lxc, vmid, spec.archive, overrides)
+        )
+    except Exception as exc:
+        # Refused before a task existed (already exists, 403, 400): nothing of ours to undo.
+        # A lost answer whose task could not be found keeps its undo: the effect is unknown.
+        lost = isinstance(exc, ConnectionLostError) or not isinstance(exc, FelhomError)
+        run.journal.failed(entry, exc, keep_undo=lost)
+        raise
+    entry.result = {"upid": str(upid), "since": since}
+    return entry, upid
