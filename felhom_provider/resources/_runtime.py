@@ -56,15 +56,16 @@ class Runtime(Protocol):
     def mask(self, text: str) -> str: ...
 
 
-def progress_for(kind: str, name: str, mask: Callable[[str], str]) -> Progress:
-    """A step logger for one resource: one short line per step, on stderr.
+def progress_for(kind: str, mask: Callable[[str], str]) -> Progress:
+    """A step logger: one short line per step, on stderr, secrets masked.
 
     A dynamic provider has no engine connection (it cannot attach a log to a URN), and the
-    CLI shows its stderr lines; the resource name in each line says whose step it is.
+    CLI shows its stderr lines; each line starts with the resource's name (the engine puts
+    it there), which says whose step it is.
     """
 
     def emit(message: str) -> None:
-        sys.stderr.write(f"felhom {kind} {name}: {mask(message)}\n")
+        sys.stderr.write(f"felhom {kind} {mask(message)}\n")
         sys.stderr.flush()
 
     return emit

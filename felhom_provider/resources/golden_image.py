@@ -196,20 +196,20 @@ class GoldenImageProvider(ResourceProvider):
         """Build the golden archive; the id is its volume id."""
         runtime = self._holder.get()
         spec = spec_from_inputs(props)
-        progress = progress_for("golden", spec.name, runtime.mask)
+        progress = progress_for("golden", runtime.mask)
         with scrubbed(runtime):
             state = runtime.golden_engine(spec.node, progress).build(spec)
-        progress(f"archive {state.archive} ({state.size_bytes} bytes) verified")
+        progress(f"{spec.name}: archive {state.archive} ({state.size_bytes} bytes) verified")
         return CreateResult(state.archive, outputs(props, state))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: the archive's facts now; ``ReadResult(None, {})`` when it is gone."""
         runtime = self._holder.get()
-        progress = progress_for("golden", str(props.get("name", id_)), runtime.mask)
+        progress = progress_for("golden", runtime.mask)
         with scrubbed(runtime):
             state = runtime.golden_engine(str(props["node"]), progress).read(id_)
         if state is None:
-            progress(f"archive {id_} is gone; dropping it from state")
+            progress(f"{props.get('name', id_)}: archive {id_} is gone; dropping it from state")
             return ReadResult(None, {})
         outs = outputs(props, state)
         return ReadResult(id_, outs, {k: v for k, v in outs.items() if k in GOLDEN_TABLE.inputs})
@@ -224,9 +224,9 @@ class GoldenImageProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Delete the archive, unless ``retain`` asked to keep it."""
         runtime = self._holder.get()
-        progress = progress_for("golden", str(props.get("name", id_)), runtime.mask)
+        progress = progress_for("golden", runtime.mask)
         if props.get("retain"):
-            progress(f"retain is set: keeping {id_}")
+            progress(f"{props.get('name', id_)}: retain is set: keeping {id_}")
             return
         with scrubbed(runtime):
             runtime.golden_engine(str(props["node"]), progress).delete(id_)

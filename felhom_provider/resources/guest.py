@@ -25,7 +25,6 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from felhom_provider.errors import FelhomError
 from felhom_provider.reconcile.model import FELHOM_TAG, GuestState, owner_tag
 from felhom_provider.resources._diff import compute_diff
 from felhom_provider.resources._guest_check import GUEST_TABLE, check_guest, spec_from_inputs
@@ -122,6 +121,19 @@ def outputs(inputs: Mapping[str, Any], state: GuestState) -> dict[str, Any]:
     return outs
 
 
+def state_from_outputs(outs: Mapping[str, Any]) -> GuestState:
+    """The last known ``GuestState`` from the outputs in state (engine tags restored)."""
+    owner = str(outs["owner"])
+    return GuestState.from_dict(
+        {
+            **outs,
+            "status": outs.get("state", "unknown"),
+            "mac": outs.get("mac") or "",
+            "tags": sorted({FELHOM_TAG, owner_tag(owner), *(outs.get("tags") or [])}),
+        }
+    )
+
+
 class FelhomGuestProvider(ResourceProvider):
     """The dynamic provider behind ``FelhomGuest``; see the module docstring for the rules."""
 
@@ -160,56 +172,47 @@ class FelhomGuestProvider(ResourceProvider):
         """Bring the guest up (or adopt the one a killed run left); returns id = VMID."""
         runtime = self._holder.get()
         spec = spec_from_inputs(props)
-        progress = progress_for("guest", spec.name, runtime.mask)
+        progress = progress_for("guest", runtime.mask)
         with scrubbed(runtime):
             state = runtime.guest_engine(spec.node, progress).create(spec)
-        progress(f"ready: vmid {state.vmid}, mac {state.mac}, ipv4 {state.ipv4}")
+        progress(f"{spec.name}: ready: vmid {state.vmid}, mac {state.mac}, ipv4 {state.ipv4}")
         return CreateResult(str(state.vmid), outputs(props, state))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: the guest as PVE has it now; ``ReadResult(None, {})`` when it is gone."""
         runtime = self._holder.get()
         name = str(props.get("name", id_))
-        progress = progress_for("guest", name, runtime.mask)
+        progress = progress_for("guest", runtime.mask)
         with scrubbed(runtime):
             state = runtime.guest_engine(str(props["node"]), progress).read(
                 int(id_), str(props["owner"])
             )
         if state is None:
-            progress(f"vmid {id_} is gone from PVE; dropping it from state")
+            progress(f"{name}: vmid {id_} is gone from PVE; dropping it from state")
             return ReadResult(None, {})
         outs = outputs(props, state)
         inputs = {k: v for k, v in outs.items() if k in GUEST_TABLE.inputs}
         return ReadResult(id_, outs, inputs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """Apply in-place changes against the guest as it is now; returns all outputs."""
+        """Apply in-place changes; returns all outputs.
+
+        The engine re-reads the guest's config and plans against it, and its step log says
+        when a running guest is rebooted (a new hostname takes effect at start).
+        """
         runtime = self._holder.get()
         spec = spec_from_inputs({**news, "owner": olds.get("owner", news.get("owner"))})
-        progress = progress_for("guest", spec.name, runtime.mask)
-        engine = runtime.guest_engine(spec.node, progress)
+        progress = progress_for("guest", runtime.mask)
         with scrubbed(runtime):
-            current = engine.read(int(id_), spec.owner)
-            if current is None:
-                raise FelhomError(
-                    "the guest is gone from PVE; run `pulumi refresh` to drop it from state, "
-                    "then `pulumi up` to create it again",
-                    guest=spec.name,
-                    vmid=id_,
-                )
-            if current.hostname != spec.hostname and current.status == "running":
-                progress(
-                    f"hostname {current.hostname} -> {spec.hostname}: the guest is running "
-                    "and will be rebooted to apply it"
-                )
-            state = engine.update(int(id_), spec, current)
+            state = runtime.guest_engine(spec.node, progress).update(
+                int(id_), spec, state_from_outputs(olds)
+            )
         return UpdateResult(outputs(news, state))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Stop and destroy the guest (purge); a guest already gone counts as deleted."""
         runtime = self._holder.get()
-        name = str(props.get("name", id_))
-        progress = progress_for("guest", name, runtime.mask)
+        progress = progress_for("guest", runtime.mask)
         with scrubbed(runtime):
             runtime.guest_engine(str(props["node"]), progress).delete(int(id_), str(props["owner"]))
 

@@ -1,0 +1,129 @@
+"""The diff tables: what replaces, what updates in place, and what is no change at all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pulumi.output import Unknown
+
+from felhom_provider.resources._diff import DiffTable, canonical, compute_diff
+from felhom_provider.resources._guest_check import GUEST_TABLE, spec_from_inputs
+from felhom_provider.resources.golden_image import GOLDEN_TABLE, GoldenImageProvider
+from felhom_provider.resources.guest import FelhomGuestArgs, FelhomGuestProvider, outputs
+from tests.unit.resources._fakes import FakeGuestEngine, FakeRuntime, wire_inputs
+
+guest = FelhomGuestProvider()
+
+
+def old_outputs(**overrides: Any) -> dict[str, Any]:
+    """State as ``create`` wrote it (ints), plus the computed outputs."""
+    inputs = guest.check({}, wire_inputs(**overrides)).inputs
+    state = FakeGuestEngine(FakeRuntime()).create(spec_from_inputs(inputs))
+    return outputs(inputs, state)
+
+
+GUEST_CASES = [
+    # (change to the new inputs, expected replaces, expected changes)
+    ({}, [], False),
+    ({"cores": 4.0}, [], True),
+    ({"memory_mib": 4096.0}, [], True),
+    ({"swap_mib": 0.0}, [], True),
+    ({"hostname": "acme-www"}, [], True),
+    ({"rootfs_gib": 20.0}, [], True),
+    ({"tags": ["customer", "gold"]}, [], True),
+    (
+        {
+            "mounts": [
+                {"storage": "local-lvm", "size_gib": 1.0, "path": "/mnt/data"},
+                {"storage": "local-lvm", "size_gib": 1.0, "path": "/mnt/more"},
+            ]
+        },
+        [],
+        True,
+    ),
+    ({"archive": "local:backup/vzdump-lxc-9100-new.tar.zst"}, ["archive"], True),
+    ({"node": "pve2"}, ["node"], True),
+    ({"pinned_vmid": 4242.0}, ["pinned_vmid"], True),
+    ({"rootfs_storage": "fast"}, ["rootfs_storage"], True),
+    ({"bridge": "vmbr1"}, ["bridge"], True),
+    ({"archive": "local:backup/b.tar.zst", "cores": 8.0}, ["archive"], True),
+]
+
+
+@pytest.mark.parametrize(("change", "replaces", "changes"), GUEST_CASES)
+def test_guest_diff_table(change: dict[str, Any], replaces: list[str], changes: bool) -> None:
+    olds = old_outputs()
+    news = guest.check(olds, wire_inputs(**change)).inputs
+    result = guest.diff("100", olds, news)
+    assert result.changes is changes
+    assert result.replaces == replaces
+    assert result.delete_before_replace is (True if replaces else None)
+
+
+def test_guest_diff_ignores_the_provider_and_output_only_keys() -> None:
+    olds = {**old_outputs(), "__provider": "old pickle"}
+    news = {**guest.check({}, wire_inputs()).inputs, "__provider": "new pickle"}
+    assert guest.diff("100", olds, news).changes is False
+
+
+def test_guest_diff_reports_unknowns_as_changes() -> None:
+    olds = old_outputs()
+    news = {**guest.check({}, wire_inputs()).inputs, "archive": Unknown()}
+    result = guest.diff("100", olds, news)
+    assert result.changes is True and result.replaces == ["archive"]
+    news = {**guest.check({}, wire_inputs()).inputs, "cores": Unknown()}
+    assert guest.diff("100", olds, news).replaces == []
+
+
+def test_every_input_is_in_the_guest_table() -> None:
+    props = FelhomGuestArgs(owner="p/s/n", node="n", archive="a:b", hostname="h").to_props("n")
+    assert set(props) == GUEST_TABLE.inputs
+
+
+def test_golden_recipe_change_replaces_new_archive_first() -> None:
+    golden = GoldenImageProvider()
+    news = {
+        "name": "golden",
+        "owner": "p/s/golden",
+        "node": "pve1",
+        "template": "local:vztmpl/debian-13.tar.zst",
+    }
+    olds = {**golden.check({}, news).inputs, "archive": "local:backup/a.tar.zst"}
+    result = golden.diff(
+        "local:backup/a.tar.zst", olds, golden.check(olds, {**news, "cores": 4.0}).inputs
+    )
+    assert result.replaces == ["cores"]
+    assert result.delete_before_replace is False
+    result = golden.diff("x", olds, golden.check(olds, {**news, "retain": True}).inputs)
+    assert result.changes is True and result.replaces == []
+    assert golden.diff("x", olds, golden.check(olds, dict(news)).inputs).changes is False
+
+
+def test_table_rejects_overlap_and_the_provider_key() -> None:
+    with pytest.raises(ValueError, match="both"):
+        DiffTable(replace=frozenset({"a"}), update=frozenset({"a"}))
+    with pytest.raises(ValueError, match="__provider"):
+        DiffTable(replace=frozenset({"__provider"}), update=frozenset())
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (2.0, 2),
+        (2.5, 2.5),
+        (True, True),
+        ((1.0, "a"), [1, "a"]),
+        ({"a": 1.0, "b": None}, {"a": 1}),
+        ([{"size_gib": 3.0}], [{"size_gib": 3}]),
+    ],
+)
+def test_canonical(value: Any, expected: Any) -> None:
+    result = canonical(value)
+    assert result == expected
+    assert type(result) is type(expected)
+
+
+def test_golden_table_is_disjoint_and_explicit() -> None:
+    assert "retain" in GOLDEN_TABLE.update and "template" in GOLDEN_TABLE.replace
+    assert compute_diff(GOLDEN_TABLE, {}, {}, delete_before_replace=False).changes is False

@@ -1,0 +1,93 @@
+"""``GoldenImageProvider``: build, refresh, bookkeeping updates and ``retain`` on delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pulumi.dynamic import Config, ConfigureRequest
+
+from felhom_provider.resources.golden_image import GoldenImageArgs, GoldenImageProvider
+from tests.unit.resources._fakes import FakeRuntime, config
+
+
+def recipe(**overrides: Any) -> dict[str, Any]:
+    props = GoldenImageArgs(
+        owner="felhom/dev/golden", node="pve1", template="local:vztmpl/debian-13.tar.zst"
+    ).to_props("golden")
+    props.update(rootfs_gib=8.0, cores=2.0, memory_mib=2048.0, revision=1.0)
+    props.update(overrides)
+    return {k: v for k, v in props.items() if v is not None}
+
+
+@pytest.fixture
+def rt() -> FakeRuntime:
+    return FakeRuntime()
+
+
+@pytest.fixture
+def provider(rt: FakeRuntime) -> GoldenImageProvider:
+    p = GoldenImageProvider()
+    p.configure(ConfigureRequest(Config(raw_config=config(), project_name="felhom")))
+    p._holder.install(rt)
+    return p
+
+
+def test_create_builds_and_reports_the_engine_facts(provider: GoldenImageProvider) -> None:
+    inputs = provider.check({}, recipe()).inputs
+    assert type(inputs["rootfs_gib"]) is int
+    result = provider.create(inputs)
+    assert result.id == result.outs["archive"]
+    assert result.outs["golden_mac"] == "BC:24:11:63:43:F4"
+    assert result.outs["features"] == "nesting=1,keyctl=1"
+    assert result.outs["size_bytes"] == 298_000_000
+    assert result.outs["template"] == inputs["template"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"template": "debian"}, "template"),
+        ({"hostname": "Golden_1"}, "hostname"),
+        ({"rootfs_gib": -1.0}, "rootfs_gib"),
+        ({"build_vmid": 5.0}, "build_vmid"),
+        ({"retain": "yes"}, "retain"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_bad_recipe_fails_naming_the_field(
+    provider: GoldenImageProvider, overrides: dict[str, Any], field: str
+) -> None:
+    failures = provider.check({}, recipe(**overrides)).failures
+    assert [f.property for f in failures] == [field]
+
+
+def test_retain_keeps_the_archive(provider: GoldenImageProvider, rt: FakeRuntime) -> None:
+    result = provider.create(provider.check({}, recipe(retain=True)).inputs)
+    provider.delete(result.id, result.outs)
+    assert result.id in rt.archives
+
+
+def test_delete_removes_the_archive(provider: GoldenImageProvider, rt: FakeRuntime) -> None:
+    result = provider.create(provider.check({}, recipe()).inputs)
+    provider.delete(result.id, result.outs)
+    assert result.id not in rt.archives
+
+
+def test_update_keeps_the_facts(provider: GoldenImageProvider) -> None:
+    result = provider.create(provider.check({}, recipe()).inputs)
+    news = provider.check(result.outs, recipe(retain=True)).inputs
+    updated = provider.update(result.id, result.outs, news).outs
+    assert updated is not None
+    assert updated["retain"] is True and updated["archive"] == result.id
+    assert "__provider" not in updated
+
+
+def test_read_of_a_vanished_archive_drops_it(
+    provider: GoldenImageProvider, rt: FakeRuntime
+) -> None:
+    result = provider.create(provider.check({}, recipe()).inputs)
+    assert provider.read(result.id, result.outs).outs["archive"] == result.id
+    rt.archives.clear()
+    gone = provider.read(result.id, result.outs)
+    assert gone.id is None and gone.outs == {}

@@ -1,0 +1,142 @@
+"""``FelhomGuestProvider`` CRUD called directly, with wire-shaped values and a fake engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from pulumi.dynamic import Config, ConfigureRequest
+
+from felhom_provider.errors import ConfigError, FelhomError, PveError
+from felhom_provider.resources.guest import FelhomGuestProvider
+from tests.unit.resources._fakes import OWNER, SECRET, FakeRuntime, config, wire_inputs
+
+
+@pytest.fixture
+def rt() -> FakeRuntime:
+    return FakeRuntime()
+
+
+@pytest.fixture
+def provider(rt: FakeRuntime) -> FelhomGuestProvider:
+    p = FelhomGuestProvider()
+    p.configure(ConfigureRequest(Config(raw_config=config(), project_name="felhom")))
+    p._holder.install(rt)
+    return p
+
+
+def created(provider: FelhomGuestProvider) -> tuple[str, dict]:
+    inputs = provider.check({}, wire_inputs()).inputs
+    result = provider.create(inputs)
+    assert result.outs is not None
+    return result.id, result.outs
+
+
+def test_create_returns_vmid_id_and_every_input_plus_computed_outputs(
+    provider: FelhomGuestProvider,
+) -> None:
+    inputs = provider.check({}, wire_inputs()).inputs
+    id_, outs = created(provider)
+    assert id_ == "100"
+    for key, value in inputs.items():
+        assert outs[key] == value, key
+    assert outs["vmid"] == 100 and type(outs["vmid"]) is int
+    assert outs["mac"].startswith("BC:24:11:")
+    assert outs["ipv4"] == "127.0.100.100"
+    assert outs["host_keys"]["ssh-ed25519"] == "SHA256:ed100"
+    assert outs["state"] == "running"
+    assert outs["tags"] == ["customer"], "engine tags (felhom, owner hash) stay out of outputs"
+
+
+def test_second_up_is_a_no_op(provider: FelhomGuestProvider) -> None:
+    _, outs = created(provider)
+    news = provider.check(outs, wire_inputs()).inputs
+    assert provider.diff("100", outs, news).changes is False
+
+
+def test_update_applies_and_keeps_all_outputs(
+    provider: FelhomGuestProvider, rt: FakeRuntime
+) -> None:
+    id_, outs = created(provider)
+    news = provider.check(outs, wire_inputs(cores=4.0, hostname="acme-www")).inputs
+    result = provider.update(id_, outs, news)
+    assert result.outs is not None
+    assert result.outs["cores"] == 4 and result.outs["hostname"] == "acme-www"
+    assert result.outs["mac"] == outs["mac"] and result.outs["vmid"] == outs["vmid"]
+    assert ("update", 100) in rt.calls
+
+
+def test_read_reports_drift_and_returns_inputs(
+    provider: FelhomGuestProvider, rt: FakeRuntime
+) -> None:
+    id_, outs = created(provider)
+    rt.guests[100] = replace(rt.guests[100], hostname="changed-behind-our-back")
+    result = provider.read(id_, outs)
+    assert result.id == id_
+    assert result.outs is not None and result.inputs is not None
+    assert result.outs["hostname"] == "changed-behind-our-back"
+    assert result.inputs["hostname"] == "changed-behind-our-back"
+    assert "vmid" not in result.inputs and "__provider" not in result.inputs
+
+
+def test_read_of_a_vanished_guest_drops_it(provider: FelhomGuestProvider, rt: FakeRuntime) -> None:
+    id_, outs = created(provider)
+    rt.guests.clear()
+    result = provider.read(id_, outs)
+    assert result.id is None and result.outs == {}
+
+
+def test_delete_calls_the_engine_with_the_owner(
+    provider: FelhomGuestProvider, rt: FakeRuntime
+) -> None:
+    id_, outs = created(provider)
+    provider.delete(id_, outs)
+    assert rt.calls[-1] == ("delete", 100)
+    provider.delete(id_, outs)  # gone already: still fine
+
+
+def test_owner_in_update_is_the_one_in_state(
+    provider: FelhomGuestProvider, rt: FakeRuntime
+) -> None:
+    id_, outs = created(provider)
+    news = {**provider.check(outs, wire_inputs(cores=3.0)).inputs, "owner": "x/y/z"}
+    result = provider.update(id_, outs, news)
+    assert result.outs is not None
+    assert rt.guests[100].owner == OWNER
+
+
+def test_errors_that_carry_the_secret_are_masked(
+    provider: FelhomGuestProvider, rt: FakeRuntime
+) -> None:
+    rt.fail_with = PveError(f"auth failed for token secret {SECRET}")
+    inputs = provider.check({}, wire_inputs()).inputs
+    with pytest.raises(FelhomError) as info:
+        provider.create(inputs)
+    assert SECRET not in str(info.value)
+    assert "********" in str(info.value)
+
+
+def test_errors_without_secrets_pass_unchanged(
+    provider: FelhomGuestProvider, rt: FakeRuntime
+) -> None:
+    rt.fail_with = PveError("CT 100 already exists", status=500)
+    with pytest.raises(PveError, match="already exists"):
+        provider.create(provider.check({}, wire_inputs()).inputs)
+
+
+def test_missing_config_fails_crud_naming_the_key_but_not_check() -> None:
+    p = FelhomGuestProvider()
+    p.configure(ConfigureRequest(Config(raw_config={}, project_name="felhom")))
+    assert p.check({}, wire_inputs()).failures == []
+    with pytest.raises(ConfigError, match="felhom:pve"):
+        p.create(p.check({}, wire_inputs()).inputs)
+
+
+def test_progress_lines_go_to_stderr_masked(
+    provider: FelhomGuestProvider, rt: FakeRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    created(provider)
+    rt.progress_fn(f"acme-web: restoring with {SECRET}")
+    err = capsys.readouterr().err
+    assert "felhom guest acme-web: ready: vmid 100" in err
+    assert SECRET not in err and "********" in err

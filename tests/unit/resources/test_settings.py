@@ -1,0 +1,91 @@
+"""Provider settings from the raw stack config: typed, validated, secrets never shown."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+import pytest
+
+from felhom_provider.errors import ConfigError
+from felhom_provider.settings import Secret, parse_settings
+from tests.unit.resources._fakes import SECRET, config
+
+FP = ":".join(["AB"] * 32)
+
+
+def parse(**overrides: Any):
+    raw = config(**overrides)
+    return parse_settings(raw.get)
+
+
+def pve(**fields: Any) -> str:
+    base = {"endpoint": "https://127.0.0.1:8006", "node": "pve1", "tokenId": "felhom@pve!agent"}
+    base.update(fields)
+    return json.dumps({k: v for k, v in base.items() if v is not None})
+
+
+def test_json_text_and_decoded_objects_both_parse() -> None:
+    settings = parse(**{"felhom:pve": pve(tlsFingerprint=FP)})
+    assert settings.pve.tls_fingerprint_sha256 == FP
+    assert settings.pve.token_secret.reveal() == SECRET
+    assert settings.guest_ssh_port == 2222
+    raw = config(**{"felhom:pve": json.loads(pve(caBundle="/etc/ca.pem"))})
+    assert parse_settings(raw.get).pve.ca_bundle == "/etc/ca.pem"
+
+
+def test_node_shell_and_limits() -> None:
+    shell = {
+        "host": "127.0.0.1",
+        "port": 2200,
+        "user": "root",
+        "hostKey": "ssh-ed25519 AAAAC3Nza",
+        "privateKeyPath": "/k",
+    }
+    settings = parse(
+        **{"felhom:nodeShell": json.dumps(shell), "felhom:limits": '{"restoresPerNode": 3}'}
+    )
+    assert settings.node_shell is not None and settings.node_shell.port == 2200
+    assert settings.limits.restores_per_node == 3
+    assert parse().node_shell is None and parse().limits.restores_per_node == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"felhom:pve": None}, "felhom:pve"),
+        ({"felhom:pve": "{not json"}, "felhom:pve"),
+        (
+            {"felhom:pve": pve(endpoint="http://x:8006", insecureSkipTlsVerify=True)},
+            "felhom:pve.endpoint",
+        ),
+        ({"felhom:pve": pve(node=None, insecureSkipTlsVerify=True)}, "felhom:pve.node"),
+        ({"felhom:pve": pve(tokenId="agent", insecureSkipTlsVerify=True)}, "felhom:pve.tokenId"),
+        ({"felhom:pve": pve()}, "felhom:pve"),
+        ({"felhom:pve": pve(tlsFingerprint=FP, caBundle="/x")}, "felhom:pve"),
+        ({"felhom:pve": pve(tlsFingerprint="12:34")}, "felhom:pve.tlsFingerprint"),
+        ({"felhom:pveTokenSecret": None}, "felhom:pveTokenSecret"),
+        ({"felhom:guestSshPort": "70000"}, "felhom:guestSshPort"),
+        (
+            {"felhom:nodeShell": '{"host": "h", "hostKey": "k", "privateKeyPath": "/k"}'},
+            "felhom:nodeShell.hostKey",
+        ),
+        ({"felhom:limits": '{"restoresPerNode": 0}'}, "felhom:limits.restoresPerNode"),
+        ({"felhom:limits": '{"httpTimeoutSeconds": 5}'}, "felhom:limits.httpTimeoutSeconds"),
+    ],
+)
+def test_errors_name_the_key(overrides: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(**overrides)
+    assert info.value.field == key
+    assert SECRET not in str(info.value)
+
+
+def test_secret_never_shows() -> None:
+    settings = parse()
+    for text in (repr(settings), str(settings), f"{settings.pve}", repr(settings.pve.token_secret)):
+        assert SECRET not in text
+    with pytest.raises(TypeError):
+        pickle.dumps(settings)
+    assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
