@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from pulumi.output import Unknown
+
 from felhom_provider.reconcile.model import (
     FELHOM_TAG,
     GoldenSpec,
@@ -158,3 +160,8 @@ class FakeRuntime:
 
     def mask(self, text: str) -> str:
         return text.replace(SECRET, "********")
+
+
+def unknown() -> Any:
+    """A preview-time unknown value, as ``check``/``diff`` receive it."""
+    return Unknown()  # type: ignore[no-untyped-call]

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pulumi.output import Unknown
 
 from felhom_provider.resources._diff import DiffTable, canonical, compute_diff
 from felhom_provider.resources._guest_check import GUEST_TABLE, spec_from_inputs
 from felhom_provider.resources.golden_image import GOLDEN_TABLE, GoldenImageProvider
 from felhom_provider.resources.guest import FelhomGuestArgs, FelhomGuestProvider, outputs
-from tests.unit.resources._fakes import FakeGuestEngine, FakeRuntime, wire_inputs
+from tests.unit.resources._fakes import FakeGuestEngine, FakeRuntime, unknown, wire_inputs
 
 guest = FelhomGuestProvider()
 
@@ -69,10 +68,10 @@ def test_guest_diff_ignores_the_provider_and_output_only_keys() -> None:
 
 def test_guest_diff_reports_unknowns_as_changes() -> None:
     olds = old_outputs()
-    news = {**guest.check({}, wire_inputs()).inputs, "archive": Unknown()}
+    news = {**guest.check({}, wire_inputs()).inputs, "archive": unknown()}
     result = guest.diff("100", olds, news)
     assert result.changes is True and result.replaces == ["archive"]
-    news = {**guest.check({}, wire_inputs()).inputs, "cores": Unknown()}
+    news = {**guest.check({}, wire_inputs()).inputs, "cores": unknown()}
     assert guest.diff("100", olds, news).replaces == []
 
 

@@ -20,6 +20,12 @@ def recipe(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in props.items() if v is not None}
 
 
+def build(provider: GoldenImageProvider, **overrides: Any) -> tuple[str, dict[str, Any]]:
+    result = provider.create(provider.check({}, recipe(**overrides)).inputs)
+    assert result.outs is not None
+    return result.id, result.outs
+
+
 @pytest.fixture
 def rt() -> FakeRuntime:
     return FakeRuntime()
@@ -36,12 +42,12 @@ def provider(rt: FakeRuntime) -> GoldenImageProvider:
 def test_create_builds_and_reports_the_engine_facts(provider: GoldenImageProvider) -> None:
     inputs = provider.check({}, recipe()).inputs
     assert type(inputs["rootfs_gib"]) is int
-    result = provider.create(inputs)
-    assert result.id == result.outs["archive"]
-    assert result.outs["golden_mac"] == "BC:24:11:63:43:F4"
-    assert result.outs["features"] == "nesting=1,keyctl=1"
-    assert result.outs["size_bytes"] == 298_000_000
-    assert result.outs["template"] == inputs["template"]
+    id_, outs = build(provider)
+    assert id_ == outs["archive"]
+    assert outs["golden_mac"] == "BC:24:11:63:43:F4"
+    assert outs["features"] == "nesting=1,keyctl=1"
+    assert outs["size_bytes"] == 298_000_000
+    assert outs["template"] == inputs["template"]
 
 
 @pytest.mark.parametrize(
@@ -63,31 +69,32 @@ def test_bad_recipe_fails_naming_the_field(
 
 
 def test_retain_keeps_the_archive(provider: GoldenImageProvider, rt: FakeRuntime) -> None:
-    result = provider.create(provider.check({}, recipe(retain=True)).inputs)
-    provider.delete(result.id, result.outs)
-    assert result.id in rt.archives
+    id_, outs = build(provider, retain=True)
+    provider.delete(id_, outs)
+    assert id_ in rt.archives
 
 
 def test_delete_removes_the_archive(provider: GoldenImageProvider, rt: FakeRuntime) -> None:
-    result = provider.create(provider.check({}, recipe()).inputs)
-    provider.delete(result.id, result.outs)
-    assert result.id not in rt.archives
+    id_, outs = build(provider)
+    provider.delete(id_, outs)
+    assert id_ not in rt.archives
 
 
 def test_update_keeps_the_facts(provider: GoldenImageProvider) -> None:
-    result = provider.create(provider.check({}, recipe()).inputs)
-    news = provider.check(result.outs, recipe(retain=True)).inputs
-    updated = provider.update(result.id, result.outs, news).outs
+    id_, outs = build(provider)
+    news = provider.check(outs, recipe(retain=True)).inputs
+    updated = provider.update(id_, outs, news).outs
     assert updated is not None
-    assert updated["retain"] is True and updated["archive"] == result.id
+    assert updated["retain"] is True and updated["archive"] == id_
     assert "__provider" not in updated
 
 
 def test_read_of_a_vanished_archive_drops_it(
     provider: GoldenImageProvider, rt: FakeRuntime
 ) -> None:
-    result = provider.create(provider.check({}, recipe()).inputs)
-    assert provider.read(result.id, result.outs).outs["archive"] == result.id
+    id_, outs = build(provider)
+    again = provider.read(id_, outs).outs
+    assert again is not None and again["archive"] == id_
     rt.archives.clear()
-    gone = provider.read(result.id, result.outs)
+    gone = provider.read(id_, outs)
     assert gone.id is None and gone.outs == {}

@@ -8,7 +8,7 @@ import pytest
 from pulumi.output import Unknown
 
 from felhom_provider.resources.guest import FelhomGuestProvider
-from tests.unit.resources._fakes import OWNER, wire_inputs
+from tests.unit.resources._fakes import OWNER, unknown, wire_inputs
 
 check = FelhomGuestProvider().check
 
@@ -191,7 +191,7 @@ def test_owner_sticks_to_the_first_value() -> None:
 
 
 def test_unknowns_pass_through_without_failures() -> None:
-    news = wire_inputs(archive=Unknown(), cores=Unknown(), mounts=Unknown(), tags=Unknown())
+    news = wire_inputs(archive=unknown(), cores=unknown(), mounts=unknown(), tags=unknown())
     result = check(check({}, wire_inputs()).inputs, news)
     assert result.failures == []
     assert isinstance(result.inputs["archive"], Unknown)
@@ -199,7 +199,7 @@ def test_unknowns_pass_through_without_failures() -> None:
 
 
 def test_unknown_inside_a_mount_passes() -> None:
-    news = wire_inputs(mounts=[{"storage": "s1", "size_gib": Unknown(), "path": "/d"}])
+    news = wire_inputs(mounts=[{"storage": "s1", "size_gib": unknown(), "path": "/d"}])
     assert failures({}, news) == {}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from pulumi.dynamic import Config, ConfigureRequest
@@ -25,7 +26,7 @@ def provider(rt: FakeRuntime) -> FelhomGuestProvider:
     return p
 
 
-def created(provider: FelhomGuestProvider) -> tuple[str, dict]:
+def created(provider: FelhomGuestProvider) -> tuple[str, dict[str, Any]]:
     inputs = provider.check({}, wire_inputs()).inputs
     result = provider.create(inputs)
     assert result.outs is not None
