@@ -1,0 +1,190 @@
+"""``systemctl`` and ``ssh-keygen`` in the guest.
+
+``systemctl stop|start|restart|is-active|enable|disable|status|daemon-reload`` act on the unit
+files and runtime states of ``systemd.py``; exit statuses follow systemctl(1): 0 success,
+1 job failed, 3 ``is-active``/``status`` of an inactive or failed unit, 4 ``status`` of an
+unknown unit, 5 unit not found/loaded for start/stop. ``ssh-keygen -A`` creates the missing host
+keys as real keys (comment ``root@<hostname>``) and prints OpenSSH's
+``ssh-keygen: generating new host keys: RSA ECDSA ED25519``; ``ssh-keygen -l -f FILE`` prints
+``<bits> SHA256:<fp> <comment> (<TYPE>)`` per key; OpenSSH's ``fatal()`` exits 255.
+"""
+
+from __future__ import annotations
+
+from felhom_provider.sim.guest import hostkeys, systemd, units
+from felhom_provider.sim.guest.fs import FsError, Node
+from felhom_provider.sim.guest.model import GuestModel
+from felhom_provider.sim.guest.registry import Result, command, not_imitated
+
+_VERBS = {"start", "stop", "restart", "is-active", "enable", "disable", "status", "daemon-reload"}
+
+
+def _job_failed(name: str) -> str:
+    return (
+        f"Job for {name} failed because the control process exited with error code.\n"
+        f'See "systemctl status {name}" and "journalctl -xeu {name}" for details.\n'
+    )
+
+
+def _status(model: GuestModel, requested: str) -> Result:
+    unit = units.find_unit(model.fs, requested)
+    if unit is None:
+        return Result(4, "", f"Unit {requested} could not be found.\n")
+    assert model.runtime is not None
+    st = model.runtime.state(unit.name)
+    enabled = (
+        "enabled"
+        if units.is_enabled(model.fs, unit)
+        else ("static" if not unit.has_install else "disabled")
+    )
+    active = f"{st.active} ({st.sub})"
+    if st.active == "failed":
+        active = f"failed (Result: {st.result})"
+    text = (
+        f"● {unit.name} - {unit.first('Unit', 'Description')}\n"
+        f"     Loaded: loaded ({unit.path}; {enabled}; preset: enabled)\n"
+        f"     Active: {active}\n"
+    )
+    return Result(0 if st.active == "active" else 3, text)
+
+
+@command("systemctl", "/usr/bin/systemctl")
+def systemctl(model: GuestModel, argv: list[str], stdin: str) -> Result:
+    """The imitated verbs of systemctl(1); any other verb or option is not imitated."""
+    opts = [a for a in argv[1:] if a.startswith("-")]
+    args = [a for a in argv[1:] if not a.startswith("-")]
+    if set(opts) - {"--now", "--no-pager", "-q", "--quiet", "--no-block", "--system"} or not args:
+        return not_imitated(" ".join(argv))
+    verb, names = args[0], [units.normalise(n) for n in args[1:]]
+    if verb not in _VERBS:
+        return not_imitated(f"systemctl {verb}")
+    if model.runtime is None:
+        return Result(
+            1,
+            "",
+            "System has not been booted with systemd as init system (PID 1). Can't operate.\n",
+        )
+    rt = model.runtime
+    if verb == "daemon-reload":
+        return Result()  # unit files are read afresh by every job; nothing is cached
+    if not names:
+        return Result(1, "", "Too few arguments.\n")
+    out = Result()
+    for requested in names:
+        unit = units.find_unit(model.fs, requested)
+        real = unit.name if unit is not None else requested
+        if verb == "is-active":
+            state = rt.state(real).active
+            out = out.then(Result(0 if state == "active" and out.code == 0 else 3, state + "\n"))
+        elif verb == "status":
+            out = out.then(_status(model, requested))
+        elif unit is None:
+            what = "loaded" if verb == "stop" else "found"
+            action = {"restart": "restart", "stop": "stop", "start": "start"}.get(verb, verb)
+            out = out.then(
+                Result(
+                    5 if verb != "enable" else 1,
+                    "",
+                    f"Failed to {action} {requested}: Unit {requested} not {what}.\n",
+                )
+            )
+        elif verb in ("enable", "disable"):
+            lines = (
+                units.enable(model.fs, unit) if verb == "enable" else units.disable(model.fs, unit)
+            )
+            if verb == "enable" and not unit.has_install:
+                lines.append(
+                    "The unit files have no installation config (WantedBy=, RequiredBy=, Also=,\n"
+                    f"Alias= settings in the [Install] section) for {real}."
+                )
+            out = out.then(Result(out.code, "", "".join(line + "\n" for line in lines)))
+            if "--now" in opts:
+                out = out.then(_start_stop(model, real, "start" if verb == "enable" else "stop"))
+        else:
+            out = out.then(_start_stop(model, real, verb))
+    return out
+
+
+def _start_stop(model: GuestModel, name: str, verb: str) -> Result:
+    assert model.runtime is not None
+    err = ""
+    if verb in ("stop", "restart"):
+        err = "".join(w + "\n" for w in systemd.stop(model, name))
+    if verb in ("start", "restart"):
+        systemd.start(model, [name])
+        if (
+            model.runtime.state(name).active != "active"
+            and model.runtime.state(name).result != "success"
+        ):
+            if model.runtime.state(name).result == "condition":
+                return Result(0, "", err)
+            return Result(1, "", err + _job_failed(name))
+    return Result(0, "", err)
+
+
+@command("ssh-keygen", "/usr/bin/ssh-keygen")
+def ssh_keygen(model: GuestModel, argv: list[str], stdin: str) -> Result:
+    """``ssh-keygen -A`` and ``ssh-keygen -l [-E sha256] -f FILE``."""
+    args = argv[1:]
+    if args == ["-A"]:
+        return _generate_all(model)
+    path = None
+    listing = False
+    while args:
+        a = args.pop(0)
+        if a in ("-l", "-lf", "-fl"):
+            listing = True
+            if a != "-l":
+                path = args.pop(0) if args else None
+        elif a == "-f" and args:
+            path = args.pop(0)
+        elif a == "-E" and args and args[0] == "sha256":
+            args.pop(0)
+        else:
+            return not_imitated(" ".join(argv))
+    if not listing or path is None:
+        return not_imitated(" ".join(argv))
+    return _fingerprints(model, path)
+
+
+def _generate_all(model: GuestModel) -> Result:
+    if not model.fs.is_dir("/etc/ssh"):
+        return Result(
+            1,
+            "ssh-keygen: generating new host keys: RSA ",
+            'Saving key "/etc/ssh/ssh_host_rsa_key" failed: No such file or directory\n',
+        )
+    missing = [t for t in hostkeys.KEY_TYPES if not model.fs.exists(hostkeys.host_key_path(t))]
+    if not missing:
+        return Result()
+    host = model.runtime.hostname if model.runtime else "localhost"
+    for key_type in missing:
+        key = hostkeys.generate(key_type, f"root@{host}")
+        path = hostkeys.host_key_path(key_type)
+        model.fs.put(path, Node("file", key.private_text, 0o600))
+        model.fs.put(path + ".pub", Node("file", key.public_line, 0o644))
+    labels = " ".join(hostkeys.LABELS[t] for t in missing)
+    return Result(0, f"ssh-keygen: generating new host keys: {labels} \n")
+
+
+def _fingerprints(model: GuestModel, path: str) -> Result:
+    try:
+        text = model.fs.read(path)
+    except FsError as exc:
+        return Result(255, "", f"{path}: {exc.reason}\n")
+    if "PRIVATE KEY" in text:
+        try:
+            text = model.fs.read(path + ".pub")
+        except FsError:
+            text = hostkeys.public_line_of_private(text)
+    lines = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        try:
+            lines.append(hostkeys.parse_public_line(line).line())
+        except ValueError:
+            return Result(255, "", f"{path} is not a public key file.\n")
+    if not lines:
+        return Result(255, "", f"{path} is not a public key file.\n")
+    return Result(0, "".join(x + "\n" for x in lines))

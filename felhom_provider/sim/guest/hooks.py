@@ -1,0 +1,141 @@
+"""The guest model plugged into the simulator's ``GuestHooks`` and the node shell's ``pct exec``.
+
+``SimGuestHooks`` keeps each CT's ``guest`` payload current: a CT created from the vztmpl gets
+the Debian 13 template after PVE's create hook; start boots it (``boot.start``), stop shuts it
+down. ``exec`` is ``pct exec``: it runs argv in a running guest and saves the payload.
+
+Listeners (the guest sshd) learn after every change which guests have an active
+``ssh.service`` and a lease, with their host keys. The keys are materialised before the payload
+is saved, so a lazily created key is generated once and then stays the same.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from felhom_provider.sim.guest import boot, hostkeys, shell, template
+from felhom_provider.sim.guest.model import GuestModel
+from felhom_provider.sim.guest.registry import Result
+from felhom_provider.sim.hooks import GuestHooks
+
+if TYPE_CHECKING:
+    from felhom_provider.sim.models import Container
+
+
+@dataclass(frozen=True)
+class SshdView:
+    """What a guest's sshd presents: the lease address and the private host keys."""
+
+    vmid: int
+    address: str
+    private_keys: tuple[str, ...]
+
+
+Listener = Callable[[int, SshdView | None], None]
+
+
+class StateLike(Protocol):
+    """The two calls of the simulator's state that ``exec`` needs."""
+
+    mutex: Any
+
+    def ct(self, vmid: int) -> Container:
+        """The CT or PVE's missing-config error."""
+        ...
+
+    def save_ct(self, ct: Container) -> None:
+        """Persist a CT."""
+        ...
+
+
+class GuestNotRunningError(Exception):
+    """``pct exec`` on a stopped CT (``pct.pm``: ``container '<id>' not running!``)."""
+
+
+def sshd_view(vmid: int, model: GuestModel) -> SshdView | None:
+    """The sshd a client would reach, or None when ssh.service is not active or no lease."""
+    rt = model.runtime
+    if rt is None or rt.lease is None or rt.state("ssh.service").active != "active":
+        return None
+    keys: list[str] = []
+    for key_type in hostkeys.KEY_TYPES:
+        path = hostkeys.host_key_path(key_type)
+        if model.fs.is_file(path):
+            keys.append(model.fs.read(path))  # materialises a lazy key, saved by the caller
+    return SshdView(vmid, rt.lease["ip"], tuple(keys))
+
+
+class SimGuestHooks(GuestHooks):
+    """Guest hooks backed by :class:`GuestModel`; one lock serialises all guest changes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.listeners: list[Listener] = []
+
+    def _notify(self, vmid: int, view: SshdView | None) -> None:
+        for listener in self.listeners:
+            listener(vmid, view)
+
+    def on_template_create(self, ct: Container) -> dict[str, Any]:
+        """The template's rootfs after PVE's create hook (no machine-id, fresh host keys)."""
+        model = GuestModel.from_template()
+        template.create_from_template(model.fs, ct.hostname)
+        return model.to_payload()
+
+    def on_start(self, ct: Container, lease_ip: str | None) -> None:
+        """Boot the guest, or resume it when the simulator restarts with the CT running."""
+        if not ct.guest:
+            return
+        with self.lock:
+            model = GuestModel.from_payload(ct.guest)
+            if model.runtime is None:
+                boot.start(model, boot.facts_from_config(ct.vmid, ct.conf), lease_ip)
+            view = sshd_view(ct.vmid, model)
+            ct.guest = model.to_payload()
+        self._notify(ct.vmid, view)
+
+    def on_stop(self, ct: Container) -> None:
+        """Shut the guest down; its sshd goes away."""
+        if ct.guest:
+            with self.lock:
+                model = GuestModel.from_payload(ct.guest)
+                boot.stop(model)
+                ct.guest = model.to_payload()
+        self._notify(ct.vmid, None)
+
+    def on_destroy(self, ct: Container) -> None:
+        """The CT is gone."""
+        self._notify(ct.vmid, None)
+
+    def exec(self, state: StateLike, vmid: int, argv: list[str], stdin: str = "") -> Result:
+        """``pct exec <vmid> -- argv``: run in the guest, persist, return the result."""
+        with self.lock:
+            ct = state.ct(vmid)
+            if ct.status != "running":
+                raise GuestNotRunningError(f"container '{vmid}' not running!")
+            if not ct.guest:
+                return Result(
+                    127, "", "sim: this CT has no simulated guest (not created from a template)\n"
+                )
+            model = GuestModel.from_payload(ct.guest)
+            result = shell.run(model, argv, stdin)
+            view = sshd_view(vmid, model)
+            with state.mutex:
+                ct.guest = model.to_payload()
+                state.save_ct(ct)
+        self._notify(vmid, view)
+        return result
+
+    def views(self, cts: list[Container]) -> list[SshdView]:
+        """Current sshd views of running CTs (for a service that starts late)."""
+        found: list[SshdView] = []
+        with self.lock:
+            for ct in cts:
+                if ct.status == "running" and ct.guest:
+                    view = sshd_view(ct.vmid, GuestModel.from_payload(ct.guest))
+                    if view is not None:
+                        found.append(view)
+        return found
