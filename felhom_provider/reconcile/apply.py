@@ -93,12 +93,9 @@ class Applier:
         return None
 
     def wait(self, upid: Any, what: str) -> Any:
-        """Wait for a task to end OK (the client's *poll* policy); progress lines relayed."""
-        return self.client.wait_task(
-            upid,
-            timeout_s=self.task_timeout_s,
-            on_progress=lambda line: self.progress(f"{what}: {line}"),
-        )
+        """Wait for a task to end OK (the client's *poll* policy: ``OK``/``WARNINGS: n``)."""
+        self.progress(f"{what}: waiting for task {upid}")
+        return self.client.wait_task(upid, timeout_s=self.task_timeout_s)
 
     def run(self, kind: str, vmid: int, what: str, send: Callable[[], Any]) -> Any:
         """Dispatch and wait; returns the task result."""

@@ -273,7 +273,7 @@ def plan_update(
         # Keep the hwaddr: only the provision path resets the MAC (F1), never an update.
         net0 = parse_property_string(obs.net0, "name")
         net0["bridge"] = new.bridge
-        config["net0"] = format_property_string(net0, "name")
+        config["net0"] = format_property_string(net0)
 
     resizes: list[UpdateStep] = []
     if new.rootfs_gib < obs.rootfs_gib:

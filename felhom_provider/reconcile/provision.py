@@ -17,6 +17,7 @@ from felhom_provider.errors import (
     ConnectionLostError,
     FelhomError,
     NotFoundError,
+    VerificationError,
 )
 from felhom_provider.reconcile import locks
 from felhom_provider.reconcile.apply import TASK_CLOCK_SKEW_S, Applier
@@ -58,10 +59,11 @@ def adopt(run: Run, applier: Applier) -> int | None:
     """Find CTs carrying this resource's marker (a killed run's leftovers).
 
     The first that verifies against the spec is adopted (journaled with a destroy undo, so a
-    later failure still cleans it) and the caller finishes it; others are destroyed, since
-    they are ours and never made it into state. CTs under ``lock: create`` that no thread
-    of this process is restoring may be a killed run's restore still running inside PVE:
-    wait for it to finish, then look at its marker.
+    later failure still cleans it) and the caller finishes it. Stopped ones that do not
+    verify are half-made and destroyed (ours, never in state); a running one that does not
+    verify may hold data, so it stops the create with an error naming it. CTs under
+    ``lock: create`` that no thread of this process is restoring may be a killed run's
+    restore still running inside PVE: wait for it to finish, then look at its marker.
     """
     spec = run.spec
     tag = owner_tag(spec.owner)
@@ -79,13 +81,25 @@ def adopt(run: Run, applier: Applier) -> int | None:
     keep: int | None = None
     for vmid, config in sorted(found):
         fits = spec.vmid is None or vmid == spec.vmid
-        if keep is None and fits and not verify_readback(spec, config, golden_mac):
+        problems = verify_readback(spec, config, golden_mac)
+        if keep is None and fits and not problems:
             keep = vmid
             run.journal.record("adopt", {"vmid": vmid}, undo=run.destroy_undo(vmid))
             run.say(f"adopting CT {vmid}: a previous run left it restored and verified")
             continue
-        run.say(f"destroying CT {vmid}: a previous run's leftover that does not verify")
-        entry = run.journal.begin("clean-leftover", {"vmid": vmid})
+        if str(applier.client.status(vmid).get("status", "")) == "running":
+            # It booted, so it may hold data (a guest whose state was lost, not a half-made
+            # one): never destroy that on a guess. The operator decides.
+            raise VerificationError(
+                f"CT {vmid} carries this resource's marker and is running but differs from "
+                f"the spec ({'; '.join(problems) or 'another guest was adopted'}); delete it or "
+                "change the spec to match it, then run again",
+                guest=spec.name,
+                vmid=vmid,
+                step="adopt",
+            )
+        run.say(f"destroying CT {vmid}: a previous run's stopped leftover that does not verify")
+        entry = run.journal.begin("clean-leftover", {"vmid": vmid, "problems": problems})
         applier.destroy(vmid, spec.owner)
         run.journal.done(entry)
     return keep
