@@ -19,6 +19,7 @@ from felhom_provider.resources._guest_check import check_guest
 from felhom_provider.resources.golden_image import GoldenImage, GoldenImageArgs, check_golden
 from felhom_provider.resources.guest import FelhomGuest, FelhomGuestArgs, MountArgs
 from felhom_provider.settings import (
+    KEY_TOKEN_SECRET,
     NAMESPACE,
     ConfigGetter,
     as_mapping,
@@ -136,7 +137,8 @@ def _golden(raw: Any, owner: str, node: str) -> GoldenSource:
     if result.failures:
         failure = result.failures[0]
         inv = {v: k for k, v in BUILD_KEYS.items()}
-        raise ConfigError(f"{key}.{inv.get(failure.property, failure.property)}", failure.reason)
+        reason = failure.reason.split(": ", 1)[-1]
+        raise ConfigError(f"{key}.{inv.get(failure.property, failure.property)}", reason)
     checked = {k: v for k, v in result.inputs.items() if k != "name"}
     return GoldenSource("build", build=GoldenImageArgs(**checked))
 
@@ -190,9 +192,13 @@ def load_program_config(
     ``get`` returns raw config values (JSON text for objects). The token secret is never
     read here: ``secret_is_set`` says whether it is configured as a secret.
     """
-    settings = parse_settings(
-        lambda key: "set" if key.endswith(":pveTokenSecret") and secret_is_set else get(key)
-    )
+
+    def get_but_the_secret(key: str) -> Any:
+        if key == KEY_TOKEN_SECRET:
+            return "set" if secret_is_set else None
+        return get(key)
+
+    settings = parse_settings(get_but_the_secret)
     node = settings.pve.node
     golden = _golden(get(KEY_GOLDEN), owner_marker(project, stack, "golden"), node)
     raw_guests = decode(KEY_GUESTS, get(KEY_GUESTS))

@@ -1,0 +1,171 @@
+"""Program wiring under ``pulumi.runtime.set_mocks``: resources, inputs, protection, exports."""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.config import set_all_config
+
+from felhom_provider.program import declare, load_program_config
+from felhom_provider.resources import FelhomGuest
+from tests.program._config import SECRET, stack_config
+
+REPO = Path(__file__).resolve().parents[2]
+GUEST_TYPE = "pulumi-python:dynamic/felhom:Guest"
+GOLDEN_TYPE = "pulumi-python:dynamic/felhom:GoldenImage"
+ARCHIVE = "local:backup/vzdump-lxc-9100-2026_06_09-20_41_10.tar.zst"
+
+
+class Mocks(pulumi.runtime.Mocks):
+    """Answers registrations like the providers would: inputs echoed plus computed outputs."""
+
+    def __init__(self) -> None:
+        self.registered: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registered.append(args)
+        inputs = dict(args.inputs)
+        if args.typ == GOLDEN_TYPE:
+            return ARCHIVE, {**inputs, "archive": ARCHIVE, "golden_mac": "BC:24:11:63:43:F4"}
+        if args.typ == GUEST_TYPE:
+            vmid = 100 + len(self.registered)
+            return str(vmid), {
+                **inputs,
+                "vmid": vmid,
+                "mac": f"BC:24:11:00:00:{vmid:02X}",
+                "ipv4": f"127.0.100.{vmid}",
+                "host_keys": {"ssh-ed25519": f"SHA256:k{vmid}"},
+                "state": "running",
+            }
+        if args.typ == "pulumi:pulumi:StackReference":
+            return args.name, {
+                **inputs,
+                "outputs": {"goldenImage": {"archive": "local:backup/ref"}},
+            }
+        raise AssertionError(f"unexpected resource {args.typ}")
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        return {}, None
+
+
+@pytest.fixture
+def mocks() -> Iterator[Mocks]:
+    m = Mocks()
+    pulumi.runtime.set_mocks(m, project="felhom", stack="dev", preview=False)
+    yield m
+    set_all_config({}, [])
+
+
+def resolve(output: Any) -> Any:
+    """Await an output inside the mocks' event loop (``pulumi.runtime.test`` style)."""
+    box: dict[str, Any] = {}
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def run() -> Any:
+        return pulumi.Output.from_input(output).apply(lambda v: box.setdefault("v", v))
+
+    run()
+    return box["v"]
+
+
+def load(**overrides: Any):
+    config = stack_config(**overrides)
+    return load_program_config(config.get, project="felhom", stack="dev", secret_is_set=True)
+
+
+def test_build_declares_golden_and_one_guest_each(mocks: Mocks) -> None:
+    golden, guests = declare(load())
+    exported = resolve({"golden": golden, "guests": guests})
+    types = [a.typ for a in mocks.registered]
+    assert types.count(GOLDEN_TYPE) == 1 and types.count(GUEST_TYPE) == 3
+    guest_inputs = {a.name: a.inputs for a in mocks.registered if a.typ == GUEST_TYPE}
+    web = guest_inputs["acme-web"]
+    assert web["archive"] == ARCHIVE, "guests take the golden image's archive output"
+    assert web["owner"] == "felhom/dev/acme-web"
+    assert web["mounts"] == [{"storage": "local-lvm", "size_gib": 1, "path": "/mnt/data"}]
+    assert "__provider" in web
+    assert guest_inputs["acme-ci"]["pinned_vmid"] == 4242
+    assert exported["golden"]["archive"] == ARCHIVE and exported["golden"]["source"] == "build"
+    entry = exported["guests"]["acme-web"]
+    assert set(entry) >= {
+        "vmid",
+        "node",
+        "hostname",
+        "mac",
+        "ipv4",
+        "hostKeys",
+        "archive",
+        "state",
+        "cores",
+        "memoryMiB",
+        "rootfsGiB",
+        "mounts",
+        "owner",
+    }
+    assert entry["mounts"] == [{"storage": "local-lvm", "sizeGiB": 1, "path": "/mnt/data"}]
+    assert entry["hostKeys"]["ssh-ed25519"].startswith("SHA256:")
+
+
+def test_guests_are_protected_by_default_and_the_switch_turns_it_off(mocks: Mocks) -> None:
+    created: list[FelhomGuest] = []
+    original = FelhomGuest.__init__
+
+    def spy(self: FelhomGuest, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        created.append(self)
+
+    FelhomGuest.__init__ = spy  # type: ignore[method-assign]
+    try:
+        declare(load())
+        declare(load(**{"felhom:protect": "false", "felhom:golden": {"archive": ARCHIVE}}))
+    finally:
+        FelhomGuest.__init__ = original  # type: ignore[method-assign]
+    assert [g._protect for g in created] == [True] * 3 + [False] * 3
+
+
+def test_archive_by_volid_declares_no_golden_image(mocks: Mocks) -> None:
+    golden, _ = declare(load(**{"felhom:golden": {"archive": ARCHIVE}}))
+    assert resolve(golden) == {"source": "archive", "archive": ARCHIVE}
+    assert GOLDEN_TYPE not in [a.typ for a in mocks.registered]
+
+
+def test_archive_from_another_stack(mocks: Mocks) -> None:
+    golden, _ = declare(load(**{"felhom:golden": {"fromStack": "org/felhom/golden"}}))
+    exported = resolve(golden)
+    assert exported == {
+        "source": "stack",
+        "stack": "org/felhom/golden",
+        "archive": "local:backup/ref",
+    }
+    guest_inputs = [a.inputs for a in mocks.registered if a.typ == GUEST_TYPE]
+    assert {g["archive"] for g in guest_inputs} == {"local:backup/ref"}
+
+
+def test_main_rejects_bad_config_naming_the_key(mocks: Mocks) -> None:
+    config = stack_config(**{"felhom:guests": [{"name": "a", "hostname": "Bad_Name"}]})
+    set_all_config(config, ["felhom:pveTokenSecret"])
+    with pytest.raises(pulumi.RunError, match=r"felhom:guests\[0\]\.hostname"):
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+
+
+def test_main_requires_the_token_as_a_secret(mocks: Mocks) -> None:
+    set_all_config(stack_config(), [])
+    with pytest.raises(pulumi.RunError, match="felhom:pveTokenSecret") as info:
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+    assert SECRET not in str(info.value)
+
+
+def test_main_declares_the_stack(mocks: Mocks) -> None:
+    set_all_config(stack_config(), ["felhom:pveTokenSecret"])
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def run() -> None:
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+
+    run()
+    assert [a.typ for a in mocks.registered].count(GUEST_TYPE) == 3
