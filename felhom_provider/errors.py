@@ -10,6 +10,7 @@ Messages name the resource, the step and PVE's own message; they never contain s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -73,8 +74,41 @@ class ConnectionLostError(TransientPveError):
     """The HTTP connection dropped or timed out; the request may or may not have run."""
 
 
+class DispatchLostError(ConnectionLostError):
+    """The answer to a task-starting request (one that returns a UPID) was lost.
+
+    The task may be running on the node. Never re-send the request: look for the task
+    (``PveClient.recover_dispatch`` reads the node's task list for ``task_type`` + ``vmid``
+    started at or after ``sent_at``, an epoch time from the client's clock).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task_type: str,
+        vmid: int | None,
+        sent_at: float,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, task_type=task_type, vmid=vmid, **context)
+        self.task_type = task_type
+        self.vmid = vmid
+        self.sent_at = sent_at
+
+
 class PermanentPveError(PveError):
     """PVE refused the request for good (bad parameter, missing object, conflict)."""
+
+
+class ParameterError(PermanentPveError, ValueError):
+    """PVE rejected parameters (400); ``errors`` maps each offending field to PVE's reason."""
+
+    def __init__(
+        self, message: str, *, errors: Mapping[str, str] | None = None, **context: Any
+    ) -> None:
+        super().__init__(message, **context)
+        self.errors: dict[str, str] = dict(errors or {})
 
 
 class AuthError(PermanentPveError):
@@ -121,6 +155,14 @@ class GuestCommandError(FelhomError):
         super().__init__(message, exit_code=exit_code, **context)
         self.exit_code = exit_code
         self.stderr = stderr
+
+
+class CommandTimeoutError(GuestCommandError):
+    """A node or guest command did not finish within its timeout; its channel was closed."""
+
+    def __init__(self, message: str, *, timeout_s: float, stderr: str = "", **context: Any):
+        super().__init__(message, exit_code=-1, stderr=stderr, timeout_s=timeout_s, **context)
+        self.timeout_s = timeout_s
 
 
 class HostKeyError(FelhomError):

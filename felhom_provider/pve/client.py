@@ -1,0 +1,268 @@
+"""``PveClient``: a thin typed wrapper over proxmoxer, one method per PVE endpoint we use.
+
+Requests that return a UPID run under the *dispatch* policy, everything else under *call*
+(``retry``); the plumbing is in ``transport``. Tasks are waited for under the *poll* policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from felhom_provider.errors import ConfigError, DispatchLostError, PermanentPveError
+from felhom_provider.pve.permissions import check_preflight
+from felhom_provider.pve.props import SizeSpec, is_new_volume
+from felhom_provider.pve.tasks import TaskResult, Upid, wait_for_task
+from felhom_provider.pve.transport import PveTransport
+
+_LXC = "/nodes/{node}/lxc/{vmid}"
+_TASK = "/nodes/{node}/tasks/{upid}"
+_MOUNT_KEYS = ("rootfs", "mp")
+
+
+class PveClient(PveTransport):
+    """Typed access to one PVE node's API with an API token, one method per endpoint.
+
+    Construct with a ``PveEndpoint``; ``sleep``, ``clock`` (monotonic), ``wallclock`` (epoch),
+    ``retry``/``poll`` settings and a transport ``adapter`` are injectable (see
+    ``PveTransport``). ``stats`` counts every request. Safe to share between threads.
+    """
+
+    # --- cluster and node -------------------------------------------------------------------
+
+    def version(self) -> dict[str, Any]:
+        """``GET /version``: ``{version, release, repoid}``."""
+        return dict(self._call("GET", "/version"))
+
+    def next_vmid(self, hint: int | None = None) -> int:
+        """``GET /cluster/nextid``: a free VMID (advisory, not a reservation).
+
+        With ``hint``, returns it if free, else raises ``AlreadyExistsError``. PVE has sent the
+        id as a JSON string for years (Perl caches the string form), so it is ``int()``-ed.
+        """
+        return int(self._call("GET", "/cluster/nextid", params={"vmid": hint}))
+
+    def permissions(self, path: str | None = None) -> dict[str, dict[str, Any]]:
+        """``GET /access/permissions``: ``{path: {privilege: propagate}}`` for this token."""
+        return dict(self._call("GET", "/access/permissions", params={"path": path}) or {})
+
+    def preflight(self, required: Mapping[str, Iterable[str]]) -> None:
+        """Raise ``PermissionDeniedError`` naming every missing privilege (one request)."""
+        check_preflight(self.permissions(), required, token_id=self.endpoint.token_id)
+
+    # --- containers ---------------------------------------------------------------------------
+
+    def list_lxc(self) -> list[dict[str, Any]]:
+        """``GET /nodes/{node}/lxc``: the CTs this token may audit."""
+        return list(self._call("GET", "/nodes/{node}/lxc") or [])
+
+    def create_lxc(self, vmid: int, params: Mapping[str, Any]) -> Upid:
+        """``POST /nodes/{node}/lxc`` (``vzcreate`` task) from a template volume."""
+        raw = self._dispatch(
+            "POST",
+            "/nodes/{node}/lxc",
+            None,
+            {**params, "vmid": vmid},
+            task_type="vzcreate",
+            vmid=vmid,
+        )
+        return self._upid(raw, "create")
+
+    def restore_lxc(self, vmid: int, archive: str, overrides: Mapping[str, Any]) -> Upid:
+        """``POST /nodes/{node}/lxc`` with ``restore=1`` (``vzrestore`` task).
+
+        Refuses ``start`` (the start task's UPID would be lost) and ``unique`` together with a
+        ``netN`` (PVE would silently replace the passed ``netN``; ``Create.pm``
+        ``sanitize_and_merge_config``) — DESIGN §2.3.
+        """
+        if "start" in overrides:
+            raise ConfigError("start", "never start from restore: its task id is lost")
+        if overrides.get("unique") and any(k.startswith("net") for k in overrides):
+            raise ConfigError("unique", "unique=1 discards a passed netN; pass net0 alone")
+        params = {**overrides, "vmid": vmid, "ostemplate": archive, "restore": 1}
+        raw = self._dispatch(
+            "POST", "/nodes/{node}/lxc", None, params, task_type="vzrestore", vmid=vmid
+        )
+        return self._upid(raw, "restore")
+
+    def get_config(self, vmid: int, *, current: bool = False) -> dict[str, Any]:
+        """``GET …/config`` (with ``digest``); ``current`` drops pending values."""
+        params = {"current": 1} if current else None
+        return dict(self._call("GET", _LXC + "/config", {"vmid": vmid}, params))
+
+    def put_config(
+        self,
+        vmid: int,
+        params: Mapping[str, Any],
+        delete: Iterable[str] = (),
+        digest: str | None = None,
+    ) -> None:
+        """``PUT …/config`` (synchronous, call policy).
+
+        A lost answer is re-sent only when re-applying is harmless: a ``rootfs``/``mpN`` that
+        allocates a new volume (``local-lvm:10``) would allocate a second one.
+        """
+        to_delete = ",".join(delete)
+        if not params and not to_delete:
+            raise ValueError("put_config needs at least one option or delete")
+        allocates = any(
+            k.startswith(_MOUNT_KEYS) and isinstance(v, str) and is_new_volume(v)
+            for k, v in params.items()
+        )
+        body = {**params, "delete": to_delete or None, "digest": digest}
+        self._call("PUT", _LXC + "/config", {"vmid": vmid}, body, idempotent=not allocates)
+
+    def resize(self, vmid: int, disk: str, size: str | SizeSpec) -> Upid:
+        """``PUT …/resize`` (``resize`` task); ``size`` like ``16G`` or ``+2G``."""
+        return self._task("PUT", _LXC + "/resize", vmid, "resize", disk=disk, size=str(size))
+
+    def start(self, vmid: int) -> Upid:
+        """``POST …/status/start`` (``vzstart`` task)."""
+        return self._task("POST", _LXC + "/status/start", vmid, "vzstart")
+
+    def stop(self, vmid: int) -> Upid:
+        """``POST …/status/stop`` (``vzstop`` task): hard stop."""
+        return self._task("POST", _LXC + "/status/stop", vmid, "vzstop")
+
+    def shutdown(self, vmid: int, timeout: int = 60, *, force_stop: bool = False) -> Upid:
+        """``POST …/status/shutdown`` (``vzshutdown`` task)."""
+        return self._task(
+            "POST",
+            _LXC + "/status/shutdown",
+            vmid,
+            "vzshutdown",
+            timeout=timeout,
+            forceStop=force_stop or None,
+        )
+
+    def status(self, vmid: int) -> dict[str, Any]:
+        """``GET …/status/current``: ``status``, ``lock``, ``maxdisk``, …"""
+        return dict(self._call("GET", _LXC + "/status/current", {"vmid": vmid}))
+
+    def destroy(
+        self,
+        vmid: int,
+        *,
+        purge: bool = True,
+        destroy_unreferenced_disks: bool = True,
+        force: bool = False,
+    ) -> Upid:
+        """``DELETE /nodes/{node}/lxc/{vmid}`` (``vzdestroy`` task)."""
+        return self._task(
+            "DELETE",
+            _LXC,
+            vmid,
+            "vzdestroy",
+            purge=purge,
+            **{"destroy-unreferenced-disks": destroy_unreferenced_disks},
+            force=force or None,
+        )
+
+    def interfaces(self, vmid: int) -> list[dict[str, Any]] | None:
+        """``GET …/interfaces``: addresses per interface; ``None`` while the CT is stopped."""
+        data = self._call("GET", _LXC + "/interfaces", {"vmid": vmid})
+        return None if data is None else list(data)
+
+    # --- backup and storage -----------------------------------------------------------------
+
+    def vzdump(self, vmid: int, storage: str, mode: str = "stop", compress: str = "zstd") -> Upid:
+        """``POST /nodes/{node}/vzdump`` for one CT (``vzdump`` task)."""
+        params = {"vmid": str(vmid), "storage": storage, "mode": mode, "compress": compress}
+        raw = self._dispatch(
+            "POST", "/nodes/{node}/vzdump", None, params, task_type="vzdump", vmid=vmid
+        )
+        if raw == "OK":  # PVE's answer when the guest lives on another node
+            raise PermanentPveError(f"vzdump of CT {vmid}: the CT is not on node {self.node}")
+        return self._upid(raw, "vzdump")
+
+    def extractconfig(self, volid: str) -> str:
+        """``GET /nodes/{node}/vzdump/extractconfig``: the archive's pct.conf text."""
+        return str(self._call("GET", "/nodes/{node}/vzdump/extractconfig", None, {"volume": volid}))
+
+    def storage_content(
+        self, storage: str, content: str | None = None, vmid: int | None = None
+    ) -> list[dict[str, Any]]:
+        """``GET /nodes/{node}/storage/{storage}/content`` (items hidden without access)."""
+        data = self._call(
+            "GET",
+            "/nodes/{node}/storage/{storage}/content",
+            {"storage": storage},
+            {"content": content, "vmid": vmid},
+        )
+        return list(data or [])
+
+    def delete_volume(self, storage: str, volid: str) -> Upid | None:
+        """``DELETE …/storage/{storage}/content/{volume}``: a UPID, or ``None`` if PVE
+        deleted synchronously."""
+        raw = self._dispatch(
+            "DELETE",
+            "/nodes/{node}/storage/{storage}/content/{volume}",
+            {"storage": storage, "volume": volid},
+            None,
+            task_type="imgdel",
+            vmid=None,
+        )
+        return None if raw in (None, "") else self._upid(raw, "delete volume")
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def task_status(self, upid: Upid | str) -> dict[str, Any]:
+        """``GET …/tasks/{upid}/status``: ``status`` running|stopped, ``exitstatus``."""
+        u = upid if isinstance(upid, Upid) else Upid.parse(upid)
+        return dict(self._call("GET", _TASK + "/status", {"node": u.node, "upid": u}))
+
+    def task_log(self, upid: Upid | str, start: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+        """``GET …/tasks/{upid}/log``: ``[{n, t}, …]`` (``limit=0`` means all lines)."""
+        u = upid if isinstance(upid, Upid) else Upid.parse(upid)
+        params = {"start": start, "limit": limit}
+        return list(self._call("GET", _TASK + "/log", {"node": u.node, "upid": u}, params) or [])
+
+    def find_task(self, type: str, vmid: int | None, since: float) -> Upid | None:
+        """The newest task of ``type`` for ``vmid`` started by this token at or after ``since``
+        (epoch seconds), read from ``GET /nodes/{node}/tasks``; ``None`` if there is none."""
+        data = self._call(
+            "GET",
+            "/nodes/{node}/tasks",
+            params={"typefilter": type, "vmid": vmid, "source": "all"},
+        )
+        found: list[Upid] = []
+        for item in data or []:
+            try:
+                upid = Upid.parse(str(item.get("upid", "")))
+            except ValueError:
+                continue
+            if (
+                upid.type == type
+                and (vmid is None or upid.id == str(vmid))
+                and upid.user == self.endpoint.token_id
+                and upid.starttime >= since
+            ):
+                found.append(upid)
+        return max(found, key=lambda u: (u.starttime, u.pid), default=None)
+
+    def recover_dispatch(self, err: DispatchLostError, *, slack_s: float = 2.0) -> Upid | None:
+        """After a lost dispatch answer: the task it started, if any (never re-sends).
+
+        ``slack_s`` absorbs clock skew between this host and the node (``starttime`` is the
+        node's clock) and the whole-second resolution of ``starttime``.
+        """
+        return self.find_task(err.task_type, err.vmid, since=int(err.sent_at - slack_s))
+
+    def wait_task(
+        self,
+        upid: Upid | str,
+        timeout_s: float,
+        on_progress: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> TaskResult:
+        """Poll until the task stops; ``TaskFailedError`` unless ``OK``/``WARNINGS: n``,
+        ``TaskTimeoutError`` at the deadline (poll policy)."""
+        u = upid if isinstance(upid, Upid) else Upid.parse(upid)
+        return wait_for_task(
+            lambda t: dict(self._request("GET", _TASK + "/status", {"node": t.node, "upid": t})),
+            u,
+            timeout_s=timeout_s,
+            backoff=self.poll,
+            clock=self._clock,
+            sleep=self._sleep,
+            on_progress=on_progress,
+        )
