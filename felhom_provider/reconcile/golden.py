@@ -1,12 +1,47 @@
-"""Golden image build (``GoldenImage``): seed §2 step by step, archive kept, build CT gone."""
+"""Golden image build (``GoldenImage``): seed §2 step by step, archive kept, build CT gone.
+
+build = clean a killed build's leftovers -> root ``pct create`` with ``nesting=1,keyctl=1``
+over the node shell -> start -> lease -> Docker from the official repository ->
+``hello-world`` and the storage driver (F5, F6) -> bake the key-generation unit -> identity
+clean -> hard stop -> ``vzdump`` (stop mode, zstd) -> ``extractconfig`` check (DESIGN §2.7) ->
+destroy the build CT. Any failure destroys the build CT (and an unfit archive) via the journal.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
+from felhom_provider.errors import (
+    GuestCommandError,
+    NotFoundError,
+    VerificationError,
+)
+from felhom_provider.reconcile import golden_steps as recipe
+from felhom_provider.reconcile.apply import Applier, lease_of, poll_until
+from felhom_provider.reconcile.compensate import compensate
+from felhom_provider.reconcile.hostkeys import check_exec
+from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState
-from felhom_provider.reconcile.ports import Progress, PveApi, ShellLike
+from felhom_provider.reconcile.plan import check_archive_config
+from felhom_provider.reconcile.ports import GoldenApi, Progress, ShellLike
+from felhom_provider.reconcile.props import owner_of, parse_pct_conf
+
+
+@dataclass
+class _Build:
+    """One build in progress: its spec, journal, applier, progress and current step."""
+
+    spec: GoldenSpec
+    journal: Journal
+    applier: Applier
+    say: Progress
+    step: str = "begin"
+    vmid: int = 0
 
 
 class GoldenEngine:
@@ -14,24 +49,268 @@ class GoldenEngine:
 
     def __init__(
         self,
-        client: PveApi,
+        client: GoldenApi,
         shell: ShellLike,
         progress: Progress | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         task_timeout_s: float = 1800.0,
+        lease_timeout_s: float = 120.0,
+        exec_timeout_s: float = 900.0,
+        poll_s: float = 1.0,
+        vmid_attempts: int = 5,
     ) -> None:
-        raise NotImplementedError
+        self.client = client
+        self.shell = shell
+        self._progress = progress or (lambda _line: None)
+        self.clock = clock
+        self.sleep = sleep
+        self.task_timeout_s = task_timeout_s
+        self.lease_timeout_s = lease_timeout_s
+        self.exec_timeout_s = exec_timeout_s
+        self.poll_s = poll_s
+        self.vmid_attempts = vmid_attempts
+
+    def _applier(self, say: Progress) -> Applier:
+        return Applier(
+            self.client,
+            say,
+            clock=self.clock,
+            sleep=self.sleep,
+            task_timeout_s=self.task_timeout_s,
+            poll_s=self.poll_s,
+        )
 
     def build(self, spec: GoldenSpec) -> GoldenState:
-        """Create, install Docker, clean, vzdump, verify; the build CT is always destroyed."""
-        raise NotImplementedError
+        """Create, install Docker, clean, vzdump, verify; the build CT is always destroyed.
+
+        On failure the journal is undone (build CT stopped and destroyed, an unfit archive
+        deleted) and the error re-raised with ``.journal``; ``RollbackError`` names leftovers.
+        """
+
+        def say(line: str) -> None:
+            self._progress(f"{spec.name}: {line}")
+
+        b = _Build(
+            spec, Journal(f"build golden {spec.name} ({spec.owner})"), self._applier(say), say
+        )
+        try:
+            return self._build(b)
+        except Exception as exc:
+            compensate(
+                b.journal,
+                b.applier,
+                owner=spec.owner,
+                name=spec.name,
+                step=b.step,
+                exc=exc,
+                say=say,
+            )
+            raise
+
+    # -- the recipe -----------------------------------------------------------------------
+
+    def _build(self, b: _Build) -> GoldenState:
+        spec, journal, applier, say = b.spec, b.journal, b.applier, b.say
+        b.step = "clean-leftovers"
+        self._clean_leftovers(spec, applier, say)
+        b.step = "create"
+        b.vmid = vmid = self._create(spec, journal, say)
+        b.step = "start"
+        say(f"starting build CT {vmid}")
+        applier.run("vzstart", vmid, "start", partial(self.client.start, vmid))
+        b.step = "lease"
+        ip = poll_until(
+            self.clock,
+            self.sleep,
+            self.lease_timeout_s,
+            self.poll_s,
+            lambda: lease_of(self.client.interfaces(vmid), None),
+        )
+        if not ip:
+            raise VerificationError(f"build CT {vmid} got no DHCP lease", vmid=vmid, step="lease")
+        say(f"build CT {vmid} has lease {ip}; installing Docker from the official repository")
+        for name, argv, stdin in recipe.docker_install():
+            b.step = name
+            self._exec(b, name, argv, stdin)
+        b.step = "hello-world"
+        hello = self._exec(b, "hello-world", ("docker", "run", "--rm", "hello-world"))
+        if "Hello from Docker!" not in hello:  # F5: keyctl is functional, not just set
+            raise VerificationError("docker run --rm hello-world did not greet", vmid=vmid)
+        b.step = "docker-driver"
+        driver = self._exec(b, "docker-driver", ("docker", "info", "--format", "{{.Driver}}"))
+        driver = driver.strip()
+        say(f"Docker works (hello-world OK); storage driver {driver}")  # F6: overlayfs
+        b.step = "openssh-version"
+        openssh = self._openssh_version(b)
+        for name, argv, stdin in [*recipe.bake_keygen_unit(), *recipe.identity_clean()]:
+            b.step = name
+            self._exec(b, name, argv, stdin)
+        b.step = "stop"
+        # A hard stop (lxc-stop --kill, as seed step 4): a clean shutdown would write a new
+        # random-seed and flush logs into the image just cleaned.
+        say(f"stopping build CT {vmid}")
+        applier.run("vzstop", vmid, "stop", partial(self.client.stop, vmid))
+        b.step = "vzdump"
+        archive, item = self._vzdump(b, driver, openssh)
+        b.step = "verify-archive"
+        facts = self._verify_archive(spec, archive)
+        journal.record("verify-archive", {"archive": archive}, result={"mac": facts.mac})
+        b.step = "destroy-build-ct"
+        say(f"destroying build CT {vmid}; keeping {archive}")
+        applier.destroy(vmid, spec.owner)
+        for entry in journal.entries:
+            if entry.undo and entry.undo.get("op") == "destroy":
+                entry.status = "undone"
+        say(f"golden archive {archive} ready (MAC {facts.mac}, hostname {facts.hostname})")
+        return GoldenState(
+            archive=archive,
+            size_bytes=int(item.get("size") or 0),
+            golden_mac=facts.mac or "",
+            golden_hostname=facts.hostname or "",
+            features=facts.features,
+            unprivileged=facts.unprivileged,
+            docker_driver=driver,
+            openssh_version=openssh,
+            created_at=_iso(item.get("ctime")),
+        )
+
+    def _clean_leftovers(self, spec: GoldenSpec, applier: Applier, say: Progress) -> None:
+        """A killed build leaves a build CT carrying our marker: destroy it (never reused)."""
+        for ct in self.client.list_lxc():
+            vmid = int(ct["vmid"])
+            try:
+                config = self.client.get_config(vmid)
+            except NotFoundError:
+                continue
+            if owner_of(config) == spec.owner:
+                say(f"destroying build CT {vmid} left by an earlier, interrupted build")
+                applier.destroy(vmid, spec.owner)
+
+    def _create(self, spec: GoldenSpec, journal: Journal, say: Progress) -> int:
+        """Root ``pct create`` over the node shell; re-roll the VMID when it is taken."""
+        for attempt in range(1, self.vmid_attempts + 1):
+            vmid = spec.build_vmid or int(self.client.next_vmid())
+            argv = recipe.create_argv(spec, vmid)
+            entry = journal.begin(
+                "create",
+                {"vmid": vmid, "argv": argv},
+                undo={"op": "destroy", "node": spec.node, "vmid": vmid, "owner": spec.owner},
+            )
+            say(f"creating build CT {vmid} from {spec.template} (root: keyctl=1 needs root@pam)")
+            result = self.shell.run(argv, timeout=self.exec_timeout_s)
+            try:
+                check_exec(result, tuple(argv[:3]), vmid)
+            except GuestCommandError as exc:
+                taken = "already exists" in exc.stderr
+                journal.failed(entry, exc)
+                if taken and spec.build_vmid is None and attempt < self.vmid_attempts:
+                    say(f"VMID {vmid} was taken meanwhile; re-rolling")
+                    continue
+                raise
+            journal.done(entry, {"upid": "pct create", "exit_code": 0})
+            return vmid
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _exec(self, b: _Build, name: str, argv: Sequence[str], stdin: str | None = None) -> str:
+        """``pct exec <vmid> -- argv``; journaled; non-zero exit raises GuestCommandError."""
+        b.say(f"{name}: {' '.join(argv)}")
+        entry = b.journal.begin(name, {"vmid": b.vmid, "argv": list(argv)})
+        result = self.shell.exec(b.vmid, list(argv), stdin=stdin, timeout=self.exec_timeout_s)
+        try:
+            check_exec(result, tuple(argv), b.vmid)
+        except GuestCommandError as exc:
+            exc.context.setdefault("step", name)
+            raise
+        b.journal.done(entry, 0)
+        return str(getattr(result, "stdout", ""))
+
+    def _openssh_version(self, b: _Build) -> str:
+        """openssh-server's version: dpkg-query, else the dpkg log (read before cleaning)."""
+        argv = ["dpkg-query", "-W", "-f=${Version}", "openssh-server"]
+        result: Any = self.shell.exec(b.vmid, argv, timeout=60)
+        if int(getattr(result, "exit_code", 1) or 0) == 0 and str(result.stdout).strip():
+            version = str(result.stdout).strip()
+        else:
+            log = self._exec(b, "dpkg-log", ("cat", "/var/log/dpkg.log"))
+            version = recipe.openssh_from_dpkg_log(log)
+        b.journal.record("openssh-version", {"vmid": b.vmid}, result=version)
+        return version
+
+    def _vzdump(self, b: _Build, driver: str, openssh: str) -> tuple[str, dict[str, Any]]:
+        """``vzdump --mode stop --compress zstd`` to the archive storage; find the archive."""
+        spec, vmid = b.spec, b.vmid
+        b.say(f"vzdump CT {vmid} to {spec.archive_storage} (stop mode, zstd)")
+        params = {
+            "storage": spec.archive_storage,
+            "mode": "stop",
+            "compress": "zstd",
+            "remove": 0,  # default 1 prunes by the storage's retention: never lose archives
+            "notes-template": recipe.notes_line(spec.owner, driver, openssh),
+        }
+        entry = b.journal.begin("vzdump", {"vmid": vmid, **params})
+        result = b.applier.run(
+            "vzdump", vmid, "vzdump", partial(self.client.vzdump, vmid, **params)
+        )
+        items = self.client.storage_content(spec.archive_storage, content="backup", vmid=vmid)
+        if not items:
+            raise VerificationError(f"vzdump of CT {vmid} left no archive", vmid=vmid)
+        item = max(items, key=lambda i: (int(i.get("ctime") or 0), str(i.get("volid"))))
+        archive = str(item["volid"])
+        entry.undo = {"op": "delete_volume", "storage": spec.archive_storage, "volid": archive}
+        b.journal.done(entry, {"archive": archive, "exitstatus": getattr(result, "exitstatus", "")})
+        return archive, item
+
+    def _verify_archive(self, spec: GoldenSpec, archive: str) -> Any:
+        """DESIGN §2.7: the embedded config has the features, unprivileged, no template."""
+        facts = check_archive_config(parse_pct_conf(str(self.client.extractconfig(archive))))
+        problems = list(facts.problems)
+        if facts.hostname != spec.hostname:
+            problems.append(f"hostname {facts.hostname!r} != {spec.hostname!r}")
+        if not facts.mac:
+            problems.append("net0 carries no MAC to record")
+        if problems:
+            raise VerificationError(f"archive {archive} is unfit: " + "; ".join(problems))
+        return facts
+
+    # -- read / delete ----------------------------------------------------------------------
 
     def read(self, archive: str) -> GoldenState | None:
         """Re-read the archive's facts; None when the archive is gone."""
-        raise NotImplementedError
+        storage = archive.partition(":")[0]
+        try:
+            items = self.client.storage_content(storage, content="backup")
+        except NotFoundError:
+            return None
+        item = next((i for i in items if str(i.get("volid")) == archive), None)
+        if item is None:
+            return None
+        facts = check_archive_config(parse_pct_conf(str(self.client.extractconfig(archive))))
+        notes = recipe.parse_notes(item.get("notes"))
+        return GoldenState(
+            archive=archive,
+            size_bytes=int(item.get("size") or 0),
+            golden_mac=facts.mac or "",
+            golden_hostname=facts.hostname or "",
+            features=facts.features,
+            unprivileged=facts.unprivileged,
+            docker_driver=notes.get("docker", ""),
+            openssh_version=notes.get("openssh", ""),
+            created_at=_iso(item.get("ctime")),
+        )
 
     def delete(self, archive: str) -> None:
         """Delete the archive volume; a missing archive counts as deleted."""
-        raise NotImplementedError
+        self._progress(f"deleting archive {archive}")
+        try:
+            self.client.delete_volume(archive.partition(":")[0], archive)
+        except NotFoundError:
+            self._progress(f"archive {archive} already gone")
+
+
+def _iso(ctime: Any) -> str:
+    """Storage ``ctime`` (epoch seconds) as ISO 8601 UTC, or empty."""
+    if not ctime:
+        return ""
+    return datetime.fromtimestamp(int(ctime), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,138 @@
+"""The golden recipe as data: seed §2 step by step, plus DESIGN §2.4/§2.5 additions.
+
+Every command is an argv list run with ``pct exec <vmid> -- argv`` (no shell unless the argv
+starts one, and then only for globs). Keeping the recipe here, pure, lets tests read it and
+lets the engine journal each step by name.
+"""
+
+from __future__ import annotations
+
+from felhom_provider.reconcile.model import GoldenSpec
+
+#: Docker's apt repository for Debian 13 (docs.docker.com "Install Docker Engine on Debian").
+DOCKER_GPG_URL = "https://download.docker.com/linux/debian/gpg"
+DOCKER_KEYRING = "/etc/apt/keyrings/docker.asc"
+DOCKER_SOURCES_PATH = "/etc/apt/sources.list.d/docker.sources"
+DOCKER_SOURCES = (
+    "Types: deb\n"
+    "URIs: https://download.docker.com/linux/debian\n"
+    "Suites: trixie\n"
+    "Components: stable\n"
+    f"Signed-By: {DOCKER_KEYRING}\n"
+)
+DOCKER_PACKAGES = ("docker-ce", "docker-ce-cli", "containerd.io")  # seed §2 step 2
+
+#: The baked one-shot unit (DESIGN §2.4). It keys on the missing ed25519 key, not on
+#: ``ConditionFirstBoot``: the golden's machine-id is truncated (seed step 3), and an empty
+#: machine-id is *not* a first boot (machine-id(5)), so Debian's own sshd-keygen.service
+#: would not run in a restored guest (pve-behaviour §0.12, §11; seed F3).
+KEYGEN_UNIT_NAME = "felhom-ssh-keygen.service"
+KEYGEN_UNIT_PATH = f"/etc/systemd/system/{KEYGEN_UNIT_NAME}"
+KEYGEN_UNIT = """[Unit]
+Description=Generate missing SSH host keys (felhom golden image)
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+Before=ssh.service sshd.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+Step = tuple[str, tuple[str, ...], str | None]  # (name, argv, stdin)
+
+
+def create_argv(spec: GoldenSpec, vmid: int) -> list[str]:
+    """Seed §2 step 1: the one root step (``keyctl=1`` is root@pam-only, DESIGN §2.6)."""
+    return [
+        "pct", "create", str(vmid), spec.template,
+        "--hostname", spec.hostname,
+        "--unprivileged", "1",
+        "--features", "nesting=1,keyctl=1",
+        "--rootfs", f"{spec.rootfs_storage}:{spec.rootfs_gib}",
+        "--cores", str(spec.cores),
+        "--memory", str(spec.memory_mib),
+        "--net0", f"name=eth0,bridge={spec.bridge},ip=dhcp",
+        "--onboot", "0",
+        "--description", f"felhom-owner={spec.owner}",
+    ]  # fmt: skip
+
+
+def docker_install() -> list[Step]:
+    """Seed §2 step 2: ca-certificates and curl, Docker's keyring and repository, the engine."""
+    return [
+        ("apt-update", ("apt-get", "update"), None),
+        ("apt-prereqs", ("apt-get", "install", "-y", "ca-certificates", "curl"), None),
+        ("keyring-dir", ("install", "-m", "0755", "-d", "/etc/apt/keyrings"), None),
+        ("keyring", ("curl", "-fsSL", DOCKER_GPG_URL, "-o", DOCKER_KEYRING), None),
+        ("keyring-readable", ("chmod", "a+r", DOCKER_KEYRING), None),
+        ("docker-repo", ("tee", DOCKER_SOURCES_PATH), DOCKER_SOURCES),
+        ("apt-update-docker", ("apt-get", "update"), None),
+        ("docker-install", ("apt-get", "install", "-y", *DOCKER_PACKAGES), None),
+    ]
+
+
+def bake_keygen_unit() -> list[Step]:
+    """DESIGN §2.4: write and enable the one-shot host-key unit."""
+    return [
+        ("keygen-unit", ("tee", KEYGEN_UNIT_PATH), KEYGEN_UNIT),
+        ("keygen-enable", ("systemctl", "enable", KEYGEN_UNIT_NAME), None),
+    ]
+
+
+def _sh(script: str) -> tuple[str, ...]:
+    # Only for pathname expansion; every script here is a constant.
+    return ("sh", "-c", script)
+
+
+def identity_clean() -> list[Step]:
+    """Seed §2 step 3 plus the virt-sysprep items that apply to an LXC guest (DESIGN §2.5)."""
+    return [
+        # docker.socket too, or socket activation would start dockerd again.
+        ("stop-docker", ("systemctl", "stop", "docker.socket", "docker", "containerd"), None),
+        ("apt-clean", ("apt-get", "clean"), None),
+        ("apt-lists", _sh("rm -rf /var/lib/apt/lists/*"), None),
+        ("ssh-host-keys", _sh("rm -f /etc/ssh/ssh_host_*"), None),
+        # Empty, not deleted: systemd commits a fresh id on first start (seed F3); our own
+        # keygen unit does not depend on first-boot semantics.
+        ("machine-id", ("truncate", "-s", "0", "/etc/machine-id"), None),
+        ("dbus-machine-id", ("rm", "-f", "/var/lib/dbus/machine-id"), None),
+        ("dbus-link", ("ln", "-sf", "/etc/machine-id", "/var/lib/dbus/machine-id"), None),
+        ("dhcp-leases", _sh("rm -rf /var/lib/dhcp/* /var/lib/dhclient/*"), None),
+        ("random-seed", ("rm", "-f", "/var/lib/systemd/random-seed",
+                         "/var/lib/systemd/credential.secret"), None),
+        ("tmp-files", _sh("rm -rf /tmp/* /var/tmp/*"), None),
+        ("shell-history", _sh("rm -f /root/.bash_history /home/*/.bash_history"), None),
+        ("hostname-file", ("rm", "-f", "/etc/hostname"), None),
+        # Last, so nothing above logs into a fresh file afterwards.
+        ("logs", _sh("rm -rf /var/log/*"), None),
+    ]  # fmt: skip
+
+
+def notes_line(owner: str, docker_driver: str, openssh_version: str) -> str:
+    """The archive's notes (``storage/content`` shows the first line): lets read() report
+    facts that only the build could observe."""
+    return f"felhom-golden owner={owner} docker={docker_driver} openssh={openssh_version}"
+
+
+def parse_notes(notes: str | None) -> dict[str, str]:
+    """Inverse of :func:`notes_line`."""
+    words = str(notes or "").split()
+    if not words or words[0] != "felhom-golden":
+        return {}
+    return dict(w.split("=", 1) for w in words[1:] if "=" in w)
+
+
+def openssh_from_dpkg_log(text: str) -> str:
+    """The last ``status installed openssh-server:<arch> <version>`` in /var/log/dpkg.log."""
+    version = ""
+    for line in text.splitlines():
+        words = line.split()
+        if "installed" in words:
+            i = words.index("installed")
+            if len(words) > i + 2 and words[i + 1].startswith("openssh-server:"):
+                version = words[i + 2]
+    return version
