@@ -40,11 +40,10 @@ e2e: setup
 	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(VENV)/bin/pytest -m e2e
 
 demo: setup
-	@echo "The demo (golden image and three guests against the simulator) arrives with the resources."
-	@echo "For now 'make demo' only prepares the environment: .venv and the Pulumi CLI in $$(cat $(PULUMI_BIN_FILE))."
+	@scripts/demo.sh
 
 demo-down:
-	@echo "Nothing to tear down yet: the demo arrives with the resources."
+	@scripts/demo-down.sh
 
 bench: venv
 	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
