@@ -93,23 +93,25 @@ class PveClient(PveTransport):
     def put_config(
         self,
         vmid: int,
-        params: Mapping[str, Any],
-        delete: Iterable[str] = (),
+        params: Mapping[str, Any] | None = None,
+        delete: Iterable[str] | str = (),
         digest: str | None = None,
+        **options: Any,
     ) -> None:
-        """``PUT …/config`` (synchronous, call policy).
+        """``PUT …/config`` (synchronous, call policy); options as a mapping or keywords.
 
         A lost answer is re-sent only when re-applying is harmless: a ``rootfs``/``mpN`` that
         allocates a new volume (``local-lvm:10``) would allocate a second one.
         """
-        to_delete = ",".join(delete)
-        if not params and not to_delete:
+        values = {**(params or {}), **options}
+        to_delete = delete if isinstance(delete, str) else ",".join(delete)
+        if not values and not to_delete:
             raise ValueError("put_config needs at least one option or delete")
         allocates = any(
             k.startswith(_MOUNT_KEYS) and isinstance(v, str) and is_new_volume(v)
-            for k, v in params.items()
+            for k, v in values.items()
         )
-        body = {**params, "delete": to_delete or None, "digest": digest}
+        body = {**values, "delete": to_delete or None, "digest": digest}
         self._call("PUT", _LXC + "/config", {"vmid": vmid}, body, idempotent=not allocates)
 
     def resize(self, vmid: int, disk: str, size: str | SizeSpec) -> Upid:

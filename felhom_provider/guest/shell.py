@@ -1,0 +1,142 @@
+"""The guest shell contract: ``GuestShell``, ``ExecResult``, argv quoting, secret masking.
+
+Commands are argv lists from end to end; the one place they become a shell string is
+``quote_argv`` (``shlex.join``), because the SSH exec channel carries a single command line
+that the node's login shell parses back into exactly that argv. Secrets are ``Secret``
+strings (or listed explicitly) and are replaced by ``***`` in anything that reaches a log,
+the journal or an exception.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from felhom_provider.errors import GuestCommandError
+
+MASK = "***"
+# Shorter "secrets" would mask ordinary words ("1", "on") all over the output.
+_MIN_SECRET_LEN = 4
+_TAIL_CHARS = 2000
+
+
+class Secret(str):
+    """A ``str`` whose ``repr`` hides the value; shells mask it in logs and errors.
+
+    It behaves as the real value wherever a string is needed (argv, stdin), so code can
+    pass it along without unwrapping; only rendering for humans is masked.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each secret in ``text`` with ``***`` (longest first).
+
+    Secrets shorter than 4 characters are ignored: masking them would garble the text
+    without protecting anything worth a secret.
+    """
+    out = text
+    for secret in sorted({str(s) for s in secrets if s}, key=len, reverse=True):
+        if len(secret) >= _MIN_SECRET_LEN:
+            out = out.replace(secret, MASK)
+    return out
+
+
+def secrets_in(argv: Iterable[object]) -> list[str]:
+    """The ``Secret`` values among ``argv`` (to mask them wherever the command is shown)."""
+    return [str(a) for a in argv if isinstance(a, Secret)]
+
+
+def quote_argv(argv: Sequence[str]) -> str:
+    """The one place argv becomes a shell command line (POSIX ``sh`` quoting).
+
+    Raises ``ValueError`` for an empty argv or an argument holding a NUL byte, which no
+    command line can carry.
+    """
+    if not argv:
+        raise ValueError("empty argv")
+    parts = [str(a) for a in argv]
+    for part in parts:
+        if "\x00" in part:
+            raise ValueError("an argument contains a NUL byte")
+    return shlex.join(parts)
+
+
+def display_argv(argv: Sequence[str], secrets: Iterable[str] = ()) -> str:
+    """The command line for logs and errors, with secrets masked."""
+    return mask(quote_argv(argv), [*secrets, *secrets_in(argv)])
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The outcome of one command: argv, exit code and captured output (decoded UTF-8).
+
+    ``exit_code`` is -1 when the remote side closed without reporting a status.
+    """
+
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        """True for exit code 0."""
+        return self.exit_code == 0
+
+    def check(
+        self, *, what: str | None = None, secrets: Iterable[str] = (), **context: object
+    ) -> ExecResult:
+        """Return self if the command succeeded, else raise ``GuestCommandError``.
+
+        The message names the command (``what`` or the masked argv), the exit code and the
+        tail of stderr, all with secrets masked.
+        """
+        if self.ok:
+            return self
+        hidden = [*secrets, *secrets_in(self.argv)]
+        label = what or display_argv(self.argv, hidden)
+        stderr = mask(self.stderr.strip()[-_TAIL_CHARS:], hidden)
+        detail = f": {stderr.splitlines()[-1]}" if stderr else ""
+        raise GuestCommandError(
+            f"{label} exited {self.exit_code}{detail}",
+            exit_code=self.exit_code,
+            stderr=stderr,
+            **context,
+        )
+
+
+@runtime_checkable
+class GuestShell(Protocol):
+    """Runs argv inside a guest (``pct exec`` on the node, or the simulator's equivalent)."""
+
+    def exec(
+        self,
+        vmid: int,
+        argv: Sequence[str],
+        stdin: bytes | str | None = None,
+        timeout: float = 600.0,
+    ) -> ExecResult:
+        """Run ``argv`` in guest ``vmid``; never raises for a non-zero exit (see
+        ``ExecResult.check``), raises ``CommandTimeoutError`` after ``timeout`` seconds."""
+        ...
+
+
+@runtime_checkable
+class NodeShell(GuestShell, Protocol):
+    """A ``GuestShell`` that can also run commands on the PVE node itself (as root)."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        stdin: bytes | str | None = None,
+        timeout: float = 600.0,
+    ) -> ExecResult:
+        """Run ``argv`` on the node (``pct create …``, ``vzdump …``)."""
+        ...
