@@ -107,7 +107,7 @@ class LiveRuntime:
             return client
 
     def _node_shell(self, *, required: bool) -> Any:
-        from felhom_provider.guest import NodeShellEndpoint, ParamikoNodeShell  # noqa: PLC0415
+        from felhom_provider.guest import NodeShellSettings, ParamikoNodeShell  # noqa: PLC0415
 
         shell_settings = self.settings.node_shell
         if shell_settings is None:
@@ -120,13 +120,15 @@ class LiveRuntime:
         with self._lock:
             if self._shell is None:
                 self._shell = ParamikoNodeShell(
-                    NodeShellEndpoint(
+                    NodeShellSettings(
                         host=shell_settings.host,
                         port=shell_settings.port,
                         user=shell_settings.user,
                         host_key=shell_settings.host_key,
-                        private_key_path=shell_settings.private_key_path,
-                    )
+                        key_file=shell_settings.private_key_path,
+                    ),
+                    # The shell masks these in its logs and errors too.
+                    secrets=(self.settings.pve.token_secret.reveal(),),
                 )
             return self._shell
 
