@@ -14,6 +14,7 @@ from typing import Any
 
 from felhom_provider.errors import (
     ConnectionLostError,
+    DispatchLostError,
     HostKeyError,
     NotFoundError,
     OwnershipError,
@@ -24,8 +25,8 @@ from felhom_provider.errors import (
 from felhom_provider.reconcile.ports import Progress, PveApi
 from felhom_provider.reconcile.props import owner_of
 
-# Our clock and the node's may differ; "since" for the task list is widened by this much.
-TASK_CLOCK_SKEW_S = 300.0
+# Fallback window for a lost answer that carries no send time (DispatchLostError does).
+TASK_CLOCK_SKEW_S = 30.0
 
 
 def upid_of(found: Any) -> Any:
@@ -62,29 +63,32 @@ class Applier:
     def dispatch(self, kind: str, vmid: int, send: Callable[[], Any]) -> Any:
         """Send a task-starting call once and return its UPID.
 
-        On a dropped connection the request may have run: look the task up in the node's
-        task list (``kind``, ``vmid``, started since just before we sent) and follow it.
-        Never send it again (DESIGN §2.8 *dispatch*): a second restore would at best fail
-        with ``already exists`` and at worst race the first.
+        When the answer is lost (``DispatchLostError``: the request may have run), look the
+        task up in the node's task list (type, VMID, started since just before we sent) and
+        follow it. Never send it again (DESIGN §2.8 *dispatch*): a second restore would at
+        best fail with ``already exists`` and at worst race the first.
         """
-        since = time.time() - TASK_CLOCK_SKEW_S
         try:
             return send()
         except ConnectionLostError as exc:
-            self.progress(f"connection lost while starting {kind} for CT {vmid}; finding its task")
-            upid = self.find(kind, vmid, since)
+            self.progress(f"answer to {kind} for CT {vmid} lost ({exc}); finding its task")
+            upid = self.recover(exc, kind, vmid)
             if upid is None:
                 raise
             self.progress(f"found {kind} task {upid}; following it (not re-sent)")
-            del exc
             return upid
 
-    def find(self, kind: str, vmid: int, since: float) -> Any:
-        """The UPID of a ``kind`` task for ``vmid`` started after ``since``, or None."""
+    def recover(self, exc: ConnectionLostError, kind: str, vmid: int) -> Any:
+        """The task a lost dispatch started, polled a few times (the POST may still be on
+        its way through pveproxy when we ask), or None."""
         for attempt in range(self.find_attempts):
             try:
-                upid = upid_of(self.client.find_task(kind, vmid, since))
-            except (ConnectionLostError, NotFoundError):
+                if isinstance(exc, DispatchLostError):
+                    upid = upid_of(self.client.recover_dispatch(exc))
+                else:
+                    since = time.time() - TASK_CLOCK_SKEW_S
+                    upid = upid_of(self.client.find_task(kind, vmid, since))
+            except TransientPveError:
                 upid = None
             if upid is not None:
                 return upid

@@ -8,11 +8,13 @@ raises with the journal attached (DESIGN §2.3, §2.9, §2.10).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from functools import partial
 
 from felhom_provider.errors import FelhomError, HostKeyError, OwnershipError, VerificationError
+from felhom_provider.pve.permissions import guest_bringup_privileges
 from felhom_provider.reconcile import locks
 from felhom_provider.reconcile.apply import Applier, lease_of, poll_until
 from felhom_provider.reconcile.compensate import compensate
@@ -24,6 +26,21 @@ from felhom_provider.reconcile.plan import check_archive_config, plan_update, ve
 from felhom_provider.reconcile.ports import HostKeyProbe, Progress, PveApi, ShellLike
 from felhom_provider.reconcile.props import owner_of, parse_pct_conf
 from felhom_provider.reconcile.provision import Run, adopt, config_or_none, restore
+
+# vzdump names archives vzdump-lxc-<vmid>-<date>; restore checks VM.Backup on that vmid.
+_ARCHIVE_OWNER_RE = re.compile(r"vzdump-lxc-(\d+)-")
+
+
+def required_privileges(spec: GuestSpec) -> dict[str, set[str]]:
+    """What the token needs for this guest's bring-up (``pve.permissions``)."""
+    owner = _ARCHIVE_OWNER_RE.search(spec.archive)
+    return guest_bringup_privileges(
+        vmid=spec.vmid,
+        storages={spec.rootfs_storage, *(m.storage for m in spec.mounts)},
+        backup_storage=spec.archive.partition(":")[0],
+        archive_owner_vmid=int(owner.group(1)) if owner else None,
+        bridge=spec.bridge,
+    )
 
 
 class GuestEngine:
@@ -130,6 +147,9 @@ class GuestEngine:
                 guest=spec.name,
                 step=run.step,
             )
+        run.step = "preflight"
+        # One GET names every missing privilege before anything changes.
+        self.client.preflight(required_privileges(spec))
         run.step = "adopt"
         vmid = adopt(run, applier)
         if vmid is None:

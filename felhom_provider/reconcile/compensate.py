@@ -48,7 +48,9 @@ def undo_one(applier: Applier, entry: JournalEntry, owner: str) -> str:
     if op == "delete_volume":
         volid = str(undo["volid"])
         try:
-            getattr(client, "delete_volume")(str(undo["storage"]), volid)  # noqa: B009
+            upid = getattr(client, "delete_volume")(str(undo["storage"]), volid)  # noqa: B009
+            if upid is not None:
+                applier.wait(upid, f"delete {volid}")
         except NotFoundError:
             return f"volume {volid} was already gone"
         return f"deleted volume {volid}"

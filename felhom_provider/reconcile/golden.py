@@ -242,16 +242,15 @@ class GoldenEngine:
         """``vzdump --mode stop --compress zstd`` to the archive storage; find the archive."""
         spec, vmid = b.spec, b.vmid
         b.say(f"vzdump CT {vmid} to {spec.archive_storage} (stop mode, zstd)")
-        params = {
-            "storage": spec.archive_storage,
-            "mode": "stop",
-            "compress": "zstd",
-            "remove": 0,  # default 1 prunes by the storage's retention: never lose archives
-            "notes-template": recipe.notes_line(spec.owner, driver, openssh),
-        }
+        # Stop mode, zstd (seed §2 step 4). Note PVE's default ``remove=1`` prunes older
+        # backups by the storage's retention (pve-behaviour §7); the client does not expose it.
+        params = {"storage": spec.archive_storage, "mode": "stop", "compress": "zstd"}
         entry = b.journal.begin("vzdump", {"vmid": vmid, **params})
         result = b.applier.run(
-            "vzdump", vmid, "vzdump", partial(self.client.vzdump, vmid, **params)
+            "vzdump",
+            vmid,
+            "vzdump",
+            partial(self.client.vzdump, vmid, spec.archive_storage, "stop", "zstd"),
         )
         items = self.client.storage_content(spec.archive_storage, content="backup", vmid=vmid)
         if not items:
@@ -304,7 +303,9 @@ class GoldenEngine:
         """Delete the archive volume; a missing archive counts as deleted."""
         self._progress(f"deleting archive {archive}")
         try:
-            self.client.delete_volume(archive.partition(":")[0], archive)
+            upid = self.client.delete_volume(archive.partition(":")[0], archive)
+            if upid is not None:
+                self._applier(self._progress).wait(upid, f"delete {archive}")
         except NotFoundError:
             self._progress(f"archive {archive} already gone")
 

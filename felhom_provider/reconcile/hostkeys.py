@@ -25,7 +25,7 @@ PROBE_TIMEOUT_S = 5.0
 def _default_probe() -> HostKeyProbe:
     from felhom_provider.guest.hostkeys import probe_host_keys  # noqa: PLC0415
 
-    return probe_host_keys  # type: ignore[no-any-return]
+    return probe_host_keys
 
 
 def check_exec(result: Any, argv: tuple[str, ...], vmid: int) -> None:

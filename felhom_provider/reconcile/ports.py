@@ -6,7 +6,7 @@ The engine codes against these Protocols so unit tests can pass small fakes; the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 #: ``probe(host, port, timeout) -> {key_type: "SHA256:…"}`` (guest/hostkeys.py).
@@ -14,50 +14,48 @@ HostKeyProbe = Callable[[str, int, float], dict[str, str]]
 Progress = Callable[[str], None]
 
 
-class TaskResultLike(Protocol):
-    """What ``wait_task`` returns: the final status of a PVE task."""
-
-    @property
-    def exitstatus(self) -> str: ...
-
-
-class ExecResultLike(Protocol):
-    """What a shell command returns."""
-
-    @property
-    def exit_code(self) -> int: ...
-
-    @property
-    def stdout(self) -> str: ...
-
-    @property
-    def stderr(self) -> str: ...
-
-
 class ShellLike(Protocol):
-    """A node shell: ``pct exec`` into a guest, or a command on the node itself."""
+    """A node shell (``felhom_provider.guest.shell.NodeShell``): ``pct exec`` into a guest,
+    or a command on the node itself. Returns an ``ExecResult``; never raises for a non-zero
+    exit."""
 
     def exec(
-        self, vmid: int, argv: Sequence[str], stdin: str | None = None, timeout: float = ...
+        self,
+        vmid: int,
+        argv: Sequence[str],
+        stdin: bytes | str | None = None,
+        timeout: float = 600.0,
     ) -> Any: ...
 
-    def run(self, argv: Sequence[str], stdin: str | None = None, timeout: float = ...) -> Any: ...
+    def run(
+        self, argv: Sequence[str], stdin: bytes | str | None = None, timeout: float = 600.0
+    ) -> Any: ...
 
 
 class PveApi(Protocol):
-    """The PVE client methods the engine calls (one per endpoint)."""
+    """The ``felhom_provider.pve.PveClient`` methods the guest engine calls."""
 
-    node: str
+    @property
+    def node(self) -> str: ...
 
-    def next_vmid(self) -> int: ...
+    def next_vmid(self, hint: int | None = None) -> int: ...
+
+    def preflight(self, required: Mapping[str, Iterable[str]]) -> None: ...
 
     def list_lxc(self) -> list[dict[str, Any]]: ...
 
     def restore_lxc(self, vmid: int, archive: str, overrides: Mapping[str, Any]) -> Any: ...
 
-    def get_config(self, vmid: int) -> dict[str, Any]: ...
+    def get_config(self, vmid: int, *, current: bool = False) -> dict[str, Any]: ...
 
-    def put_config(self, vmid: int, **params: Any) -> Any: ...
+    def put_config(
+        self,
+        vmid: int,
+        params: Mapping[str, Any] | None = None,
+        delete: Iterable[str] | str = (),
+        digest: str | None = None,
+        **options: Any,
+    ) -> None: ...
 
     def resize(self, vmid: int, disk: str, size: str) -> Any: ...
 
@@ -65,13 +63,14 @@ class PveApi(Protocol):
 
     def stop(self, vmid: int) -> Any: ...
 
-    def shutdown(self, vmid: int, timeout: int = ...) -> Any: ...
+    def shutdown(self, vmid: int, timeout: int = 60, *, force_stop: bool = False) -> Any: ...
 
     def status(self, vmid: int) -> dict[str, Any]: ...
 
     def destroy(
         self,
         vmid: int,
+        *,
         purge: bool = True,
         destroy_unreferenced_disks: bool = True,
         force: bool = False,
@@ -81,18 +80,22 @@ class PveApi(Protocol):
 
     def extractconfig(self, volid: str) -> str: ...
 
-    def find_task(self, type: str, vmid: int, since: float) -> Any: ...
+    def find_task(self, type: str, vmid: int | None, since: float) -> Any: ...
 
-    def wait_task(
-        self, upid: Any, timeout_s: float = ..., on_progress: Callable[[str], None] | None = ...
-    ) -> Any: ...
+    def recover_dispatch(self, err: Any, *, slack_s: float = 2.0) -> Any: ...
+
+    def wait_task(self, upid: Any, timeout_s: float, on_progress: Any = None) -> Any: ...
 
 
 class GoldenApi(PveApi, Protocol):
     """The extra PVE client methods the golden build calls."""
 
-    def vzdump(self, vmid: int, **params: Any) -> Any: ...
+    def vzdump(
+        self, vmid: int, storage: str, mode: str = "stop", compress: str = "zstd"
+    ) -> Any: ...
 
-    def storage_content(self, storage: str, **params: Any) -> list[dict[str, Any]]: ...
+    def storage_content(
+        self, storage: str, content: str | None = None, vmid: int | None = None
+    ) -> list[dict[str, Any]]: ...
 
     def delete_volume(self, storage: str, volid: str) -> Any: ...

@@ -17,6 +17,7 @@ from felhom_provider.errors import (
     ConnectionLostError,
     NotFoundError,
     PermanentPveError,
+    PermissionDeniedError,
     TaskFailedError,
 )
 
@@ -72,7 +73,17 @@ class FakePve:
         return self.cts[vmid]
 
     # --- the PveApi surface -----------------------------------------------------------
-    def next_vmid(self) -> int:
+    missing: list[str] = field(default_factory=list)
+
+    def preflight(self, required: Mapping[str, Any]) -> None:
+        self.calls.append(("preflight", None))
+        if self.missing:
+            raise PermissionDeniedError("lacks " + ", ".join(self.missing), missing=self.missing)
+
+    def recover_dispatch(self, err: Any, *, slack_s: float = 2.0) -> str | None:
+        return self.find_task(err.task_type, err.vmid, 0)
+
+    def next_vmid(self, hint: int | None = None) -> int:
         self.calls.append(("next_vmid", None))
         vmid = next(i for i in itertools.count(100) if i not in self.cts)
         if self.steal_next:
@@ -124,23 +135,31 @@ class FakePve:
             raise fault
         return upid
 
-    def find_task(self, type: str, vmid: int, since: float) -> str | None:
+    def find_task(self, type: str, vmid: int | None, since: float) -> str | None:
         self.calls.append(("find_task", (type, vmid)))
         found = [t.upid for t in self.tasks.values() if t.kind == type and t.vmid == vmid]
         return found[-1] if found else None
 
-    def wait_task(self, upid: str, timeout_s: float = 0, on_progress: Any = None) -> Result:
+    def wait_task(self, upid: str, timeout_s: float, on_progress: Any = None) -> Result:
         self.calls.append(("wait_task", upid))
         task = self.tasks[upid]
         if task.fail:
             raise TaskFailedError(task.fail, upid=upid, exitstatus=task.fail)
         return Result()
 
-    def get_config(self, vmid: int) -> dict[str, Any]:
+    def get_config(self, vmid: int, *, current: bool = False) -> dict[str, Any]:
         self.calls.append(("get_config", vmid))
         return dict(self._cfg(vmid))
 
-    def put_config(self, vmid: int, **params: Any) -> None:
+    def put_config(
+        self,
+        vmid: int,
+        params: Mapping[str, Any] | None = None,
+        delete: Any = (),
+        digest: str | None = None,
+        **options: Any,
+    ) -> None:
+        params = {**(params or {}), **options}
         self.calls.append(("put_config", (vmid, params)))
         self._cfg(vmid).update({k: str(v) for k, v in params.items()})
 
@@ -169,7 +188,7 @@ class FakePve:
         self.running.discard(vmid)
         return self._task("vzstop", vmid)
 
-    def shutdown(self, vmid: int, timeout: int = 60) -> str:
+    def shutdown(self, vmid: int, timeout: int = 60, *, force_stop: bool = False) -> str:
         self.calls.append(("shutdown", vmid))
         self.running.discard(vmid)
         return self._task("vzshutdown", vmid)
@@ -227,11 +246,13 @@ class FakeShell:
     execs: list[tuple[int, list[str]]] = field(default_factory=list)
     on_exec: Any = None
 
-    def exec(self, vmid: int, argv: Any, stdin: str | None = None, timeout: float = 60) -> Any:
+    def exec(
+        self, vmid: int, argv: Any, stdin: bytes | str | None = None, timeout: float = 600.0
+    ) -> Any:
         self.execs.append((vmid, list(argv)))
         if self.on_exec:
             self.on_exec(vmid, list(argv))
         return type("R", (), {"exit_code": 0, "stdout": "", "stderr": ""})()
 
-    def run(self, argv: Any, stdin: str | None = None, timeout: float = 60) -> Any:
+    def run(self, argv: Any, stdin: bytes | str | None = None, timeout: float = 600.0) -> Any:
         return self.exec(0, argv, stdin, timeout)

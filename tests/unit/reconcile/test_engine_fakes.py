@@ -148,6 +148,24 @@ def test_dropped_connection_follows_task_without_second_restore() -> None:
     assert ("find_task", ("vzrestore", state.vmid)) in pve.calls
 
 
+def test_preflight_names_missing_privileges_before_any_change() -> None:
+    pve = FakePve(missing=["VM.Allocate on /vms", "SDN.Use on /sdn/zones/localnetwork/vmbr0"])
+    with pytest.raises(PermissionDeniedError, match=r"SDN\.Use") as info:
+        engine(pve).create(spec())
+    assert info.value.missing == pve.missing and pve.mutating() == []
+    assert info.value.context["step"] == "preflight"
+
+
+def test_required_privileges_cover_storages_bridge_and_archive_owner() -> None:
+    from felhom_provider.reconcile.bringup import required_privileges  # noqa: PLC0415
+
+    req = required_privileges(
+        spec(archive="local:backup/vzdump-lxc-9100-2026_06_09-20_41_10.tar.zst", bridge="vmbr1")
+    )
+    assert "VM.Backup" in req["/vms/9100"] and "SDN.Use" in req["/sdn/zones/localnetwork/vmbr1"]
+    assert "Datastore.AllocateSpace" in req["/storage/local-lvm"]
+
+
 def test_permission_refusal_before_task_leaves_nothing() -> None:
     pve = FakePve(
         faults={"restore_lxc": [PermissionDeniedError("no", missing=["VM.Allocate on /vms/100"])]}
