@@ -1,0 +1,89 @@
+"""Handlers for ``/nodes/{node}/lxc/…``: thin wrappers over ``SimState``.
+
+Each docstring names what the handler does not imitate; the rules' own gaps are listed in
+``lxc_create``, ``lxc_config`` and ``lxc_power``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from felhom_provider.sim.request import ApiRequest
+
+
+def index(req: ApiRequest) -> list[dict[str, Any]]:
+    """``GET /nodes/{node}/lxc``. Not imitated: live CPU/memory/network counters (zeros)."""
+    req.node()
+    return req.state.list_cts(req.actor)
+
+
+def create(req: ApiRequest) -> str:
+    """``POST /nodes/{node}/lxc``. Not imitated: ``pool``, ``ha-managed``, ``bwlimit`` effects."""
+    req.node()
+    return req.state.create_ct(req.actor, req.params)
+
+
+def destroy(req: ApiRequest) -> str:
+    """``DELETE /nodes/{node}/lxc/{vmid}``. Not imitated: ``purge`` (no jobs/HA/replication exist)."""
+    req.node()
+    return req.state.destroy(
+        req.actor,
+        req.vmid(),
+        force=req.flag("force"),
+        unreferenced=req.flag("destroy-unreferenced-disks"),
+    )
+
+
+def get_config(req: ApiRequest) -> dict[str, Any]:
+    """``GET …/config``. Not imitated: ``snapshot`` (no snapshots exist), ``current`` (no pending)."""
+    req.node()
+    return req.state.get_config(req.actor, req.vmid())
+
+
+def set_config(req: ApiRequest) -> None:
+    """``PUT …/config``. Not imitated: pending changes; ``revert`` has nothing to revert."""
+    req.node()
+    req.state.set_config(req.actor, req.vmid(), req.params)
+
+
+def resize(req: ApiRequest) -> str:
+    """``PUT …/resize``. Not imitated: file-system resize failures (warnings in PVE)."""
+    req.node()
+    p = req.params
+    return req.state.resize(req.actor, req.vmid(), str(p["disk"]), str(p["size"]), p.get("digest"))
+
+
+def start(req: ApiRequest) -> str:
+    """``POST …/status/start``. Not imitated: ``debug`` logging, HA-managed starts."""
+    req.node()
+    return req.state.start(req.actor, req.vmid(), req.flag("skiplock"))
+
+
+def stop(req: ApiRequest) -> str:
+    """``POST …/status/stop``. Not imitated: ``overrule-shutdown`` (no shutdown tasks to abort)."""
+    req.node()
+    return req.state.stop(req.actor, req.vmid(), req.flag("skiplock"))
+
+
+def shutdown(req: ApiRequest) -> str:
+    """``POST …/status/shutdown``. Not imitated: a guest ignoring the request (``timeout``)."""
+    req.node()
+    return req.state.shutdown(req.actor, req.vmid())
+
+
+def status_current(req: ApiRequest) -> dict[str, Any]:
+    """``GET …/status/current``. Not imitated: pressure stall figures, real counters."""
+    req.node()
+    return req.state.status_current(req.actor, req.vmid())
+
+
+def interfaces(req: ApiRequest) -> list[dict[str, Any]] | None:
+    """``GET …/interfaces``. Not imitated: IPv6 addresses on eth interfaces."""
+    req.node()
+    return req.state.interfaces(req.actor, req.vmid())
+
+
+def template(req: ApiRequest) -> None:
+    """``POST …/template``. Not imitated: snapshots check (none exist)."""
+    req.node()
+    req.state.template(req.actor, req.vmid())

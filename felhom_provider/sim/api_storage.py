@@ -1,0 +1,44 @@
+"""Handlers for storage and backup endpoints: storage list/content, volume delete, vzdump.
+
+Rules and their gaps are in ``backup.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from felhom_provider.sim.request import ApiRequest
+
+
+def storage_index(req: ApiRequest) -> list[dict[str, Any]]:
+    """``GET /nodes/{node}/storage``. Not imitated: ``storage``/``target``/``format`` filters."""
+    req.node()
+    return req.state.storage_list(req.actor, req.params.get("content"))
+
+
+def content(req: ApiRequest) -> list[dict[str, Any]]:
+    """``GET …/storage/{storage}/content``. Not imitated: ``used`` is a guess, no ``verification``."""
+    req.node()
+    p = req.params
+    vmid = p.get("vmid")
+    return req.state.storage_content(req.actor, str(p["storage"]), p.get("content"),
+                                     int(vmid) if vmid is not None else None)  # fmt: skip
+
+
+def delete_volume(req: ApiRequest) -> str:
+    """``DELETE …/storage/{storage}/content/{volume}``. Not imitated: ``delay`` (always a task)."""
+    req.node()
+    p = req.params
+    return req.state.delete_volume(req.actor, p.get("storage"), str(p["volume"]))
+
+
+def vzdump(req: ApiRequest) -> str:
+    """``POST /nodes/{node}/vzdump``. Not imitated: ``all``/``pool``/``exclude``, pruning, mail."""
+    req.node()
+    return req.state.vzdump(req.actor, req.params)
+
+
+def extractconfig(req: ApiRequest) -> str:
+    """``GET /nodes/{node}/vzdump/extractconfig``. Not imitated: PBS archives."""
+    req.node()
+    return req.state.extractconfig(req.actor, str(req.params["volume"]))

@@ -1,0 +1,87 @@
+"""Extension points: the guest model's hooks and extra services started with the server.
+
+The simulator keeps an opaque, JSON-able ``guest`` payload per CT. It does not interpret
+it; a guest model (``felhom_provider.sim.guest``) does, through ``GuestHooks``:
+
+* ``on_template_create(ct)`` returns the payload of a CT created from the vztmpl template;
+* ``on_start(ct, lease_ip)`` runs when a start task completes (``lease_ip`` is net0's DHCP
+  address, or None);
+* ``on_stop(ct)`` runs when a stop/shutdown task completes (or before a destroy/backup of a
+  running CT);
+* ``on_destroy(ct)`` runs when a destroy task completes.
+
+vzdump copies ``ct.guest`` into the archive and restore copies it back, so whatever the
+model keeps there travels with backups.
+
+``Extensions`` bundles the hooks with a list of services (for example a node SSH shell)
+that start after the HTTP API and may add keys to ``endpoint.json``. A module can offer
+itself to ``python -m felhom_provider.sim serve`` by defining ``register(ext: Extensions)``;
+the entry point imports ``felhom_provider.sim.guest`` and ``felhom_provider.sim.nodeshell``
+when they exist and calls their ``register``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from felhom_provider.sim.models import Container
+    from felhom_provider.sim.server import SimServer
+
+
+class GuestHooks:
+    """No-op guest model; subclass and override what you need."""
+
+    def on_template_create(self, ct: Container) -> dict[str, Any]:
+        """Payload for a CT created from a vztmpl template (default: empty)."""
+        return {}
+
+    def on_start(self, ct: Container, lease_ip: str | None) -> None:
+        """The CT is now running."""
+
+    def on_stop(self, ct: Container) -> None:
+        """The CT is now stopped."""
+
+    def on_destroy(self, ct: Container) -> None:
+        """The CT is gone (its payload is discarded after this)."""
+
+
+class ExtraService(Protocol):
+    """A service started after the API; ``start`` returns keys to add to endpoint.json."""
+
+    def start(self, sim: SimServer) -> dict[str, Any]:
+        """Start serving; return extra endpoint.json keys."""
+        ...
+
+    def stop(self) -> None:
+        """Stop serving (called before the API stops)."""
+        ...
+
+
+@dataclass
+class Extensions:
+    """Guest hooks plus extra services for one simulator instance."""
+
+    hooks: GuestHooks = field(default_factory=GuestHooks)
+    services: list[ExtraService] = field(default_factory=list)
+
+
+DEFAULT_EXTENSION_MODULES = ("felhom_provider.sim.guest", "felhom_provider.sim.nodeshell")
+
+
+def load_extensions(modules: tuple[str, ...] = DEFAULT_EXTENSION_MODULES) -> Extensions:
+    """Build ``Extensions`` from every module in ``modules`` that exists and has ``register``."""
+    ext = Extensions()
+    for name in modules:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue
+            raise
+        register = getattr(mod, "register", None)
+        if callable(register):
+            register(ext)
+    return ext
