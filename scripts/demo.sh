@@ -90,19 +90,24 @@ say "writing the simulator's endpoint into the stack config"
 mapfile -t PLAIN < <("$PY" - "$SIM_DIR/endpoint.json" <<'EOF'
 import json, sys
 ep = json.load(open(sys.argv[1], encoding="utf-8"))
-shell = ep["node_shell"]
-for key, value in (
+shell = ep.get("node_shell") or {}
+pairs = [
     ("felhom:pve.endpoint", ep["api_url"]),
     ("felhom:pve.node", ep["node"]),
     ("felhom:pve.tokenId", ep["tokens"]["agent"]["id"]),
     ("felhom:pve.tlsFingerprint", ep["tls_fingerprint_sha256"]),
-    ("felhom:nodeShell.host", shell["host"]),
-    ("felhom:nodeShell.port", shell["port"]),
-    ("felhom:nodeShell.user", shell["user"]),
-    ("felhom:nodeShell.hostKey", shell["host_public_key"]),
-    ("felhom:nodeShell.privateKeyPath", shell["client_private_key_path"]),
-    ("felhom:guestSshPort", ep["guest_ssh_port"]),
-):
+]
+if shell:
+    pairs += [
+        ("felhom:nodeShell.host", shell["host"]),
+        ("felhom:nodeShell.port", shell["port"]),
+        ("felhom:nodeShell.user", shell["user"]),
+        ("felhom:nodeShell.hostKey", shell["host_public_key"]),
+        ("felhom:nodeShell.privateKeyPath", shell["client_private_key_path"]),
+    ]
+if ep.get("guest_ssh_port"):
+    pairs.append(("felhom:guestSshPort", ep["guest_ssh_port"]))
+for key, value in pairs:
     print(f"{key}={value}")
 EOF
 )

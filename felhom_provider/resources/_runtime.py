@@ -16,9 +16,15 @@ from typing import Any, Protocol
 
 from felhom_provider.errors import ConfigError, FelhomError
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState, GuestSpec, GuestState
+from felhom_provider.resources._engine_log import engine_log, resource_urn
 from felhom_provider.settings import ConfigGetter, ProviderSettings, parse_settings
 
 MASK = "********"
+#: The resources' type tokens (``Resource`` subclasses with module="felhom").
+TYPE_TOKENS = {
+    "guest": "pulumi-python:dynamic/felhom:Guest",
+    "golden": "pulumi-python:dynamic/felhom:GoldenImage",
+}
 
 
 class GuestEngineLike(Protocol):
@@ -56,17 +62,23 @@ class Runtime(Protocol):
     def mask(self, text: str) -> str: ...
 
 
-def progress_for(kind: str, mask: Callable[[str], str]) -> Progress:
-    """A step logger: one short line per step, on stderr, secrets masked.
+def progress_for(kind: str, mask: Callable[[str], str], owner: str | None = None) -> Progress:
+    """A step logger: one short line per step, secrets masked.
 
-    A dynamic provider has no engine connection (it cannot attach a log to a URN), and the
-    CLI shows its stderr lines; each line starts with the resource's name (the engine puts
-    it there), which says whose step it is.
+    With ``owner`` the line is shown in ``pulumi up`` against the resource (engine Log
+    RPC, see ``_engine_log``); otherwise, or when that fails, it goes to stderr, which the
+    CLI shows under the stack. Lines start with the resource's name (the engine puts it
+    there), which is dropped when the line is attached to the resource itself.
     """
+    urn = resource_urn(owner, TYPE_TOKENS[kind]) if owner else None
+    name_prefix = f"{owner.rsplit('/', 1)[-1]}: " if owner else ""
 
     def emit(message: str) -> None:
-        sys.stderr.write(f"felhom {kind} {mask(message)}\n")
-        sys.stderr.flush()
+        line = mask(message)
+        attached = line.removeprefix(name_prefix) if name_prefix else line
+        if not engine_log(urn, attached):
+            sys.stderr.write(f"felhom {kind} {line}\n")
+            sys.stderr.flush()
 
     return emit
 

@@ -196,7 +196,7 @@ class GoldenImageProvider(ResourceProvider):
         """Build the golden archive; the id is its volume id."""
         runtime = self._holder.get()
         spec = spec_from_inputs(props)
-        progress = progress_for("golden", runtime.mask)
+        progress = progress_for("golden", runtime.mask, spec.owner)
         with scrubbed(runtime):
             state = runtime.golden_engine(spec.node, progress).build(spec)
         progress(f"{spec.name}: archive {state.archive} ({state.size_bytes} bytes) verified")
@@ -205,7 +205,7 @@ class GoldenImageProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: the archive's facts now; ``ReadResult(None, {})`` when it is gone."""
         runtime = self._holder.get()
-        progress = progress_for("golden", runtime.mask)
+        progress = progress_for("golden", runtime.mask, str(props.get("owner", "")))
         with scrubbed(runtime):
             state = runtime.golden_engine(str(props["node"]), progress).read(id_)
         if state is None:
@@ -224,7 +224,7 @@ class GoldenImageProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Delete the archive, unless ``retain`` asked to keep it."""
         runtime = self._holder.get()
-        progress = progress_for("golden", runtime.mask)
+        progress = progress_for("golden", runtime.mask, str(props.get("owner", "")))
         if props.get("retain"):
             progress(f"{props.get('name', id_)}: retain is set: keeping {id_}")
             return

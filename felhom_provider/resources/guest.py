@@ -172,7 +172,7 @@ class FelhomGuestProvider(ResourceProvider):
         """Bring the guest up (or adopt the one a killed run left); returns id = VMID."""
         runtime = self._holder.get()
         spec = spec_from_inputs(props)
-        progress = progress_for("guest", runtime.mask)
+        progress = progress_for("guest", runtime.mask, spec.owner)
         with scrubbed(runtime):
             state = runtime.guest_engine(spec.node, progress).create(spec)
         progress(f"{spec.name}: ready: vmid {state.vmid}, mac {state.mac}, ipv4 {state.ipv4}")
@@ -182,7 +182,7 @@ class FelhomGuestProvider(ResourceProvider):
         """Refresh: the guest as PVE has it now; ``ReadResult(None, {})`` when it is gone."""
         runtime = self._holder.get()
         name = str(props.get("name", id_))
-        progress = progress_for("guest", runtime.mask)
+        progress = progress_for("guest", runtime.mask, str(props.get("owner", "")))
         with scrubbed(runtime):
             state = runtime.guest_engine(str(props["node"]), progress).read(
                 int(id_), str(props["owner"])
@@ -202,7 +202,7 @@ class FelhomGuestProvider(ResourceProvider):
         """
         runtime = self._holder.get()
         spec = spec_from_inputs({**news, "owner": olds.get("owner", news.get("owner"))})
-        progress = progress_for("guest", runtime.mask)
+        progress = progress_for("guest", runtime.mask, spec.owner)
         with scrubbed(runtime):
             state = runtime.guest_engine(spec.node, progress).update(
                 int(id_), spec, state_from_outputs(olds)
@@ -212,7 +212,7 @@ class FelhomGuestProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Stop and destroy the guest (purge); a guest already gone counts as deleted."""
         runtime = self._holder.get()
-        progress = progress_for("guest", runtime.mask)
+        progress = progress_for("guest", runtime.mask, str(props.get("owner", "")))
         with scrubbed(runtime):
             runtime.guest_engine(str(props["node"]), progress).delete(int(id_), str(props["owner"]))
 

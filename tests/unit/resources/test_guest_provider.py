@@ -9,6 +9,7 @@ import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 
 from felhom_provider.errors import ConfigError, FelhomError, PveError
+from felhom_provider.resources._engine_log import engine_log, resource_urn
 from felhom_provider.resources.guest import FelhomGuestProvider
 from tests.unit.resources._fakes import OWNER, SECRET, FakeRuntime, config, wire_inputs
 
@@ -141,3 +142,13 @@ def test_progress_lines_go_to_stderr_masked(
     err = capsys.readouterr().err
     assert "felhom guest acme-web: ready: vmid 100" in err
     assert SECRET not in err and "********" in err
+
+
+def test_step_lines_target_the_resource_urn() -> None:
+    assert (
+        resource_urn("felhom/dev/acme-web", "pulumi-python:dynamic/felhom:Guest")
+        == "urn:pulumi:dev::felhom::pulumi-python:dynamic/felhom:Guest::acme-web"
+    )
+    assert resource_urn("not-an-owner", "t") is None
+    # Outside the engine's plugin process there is no engine to log to.
+    assert engine_log("urn:pulumi:dev::felhom::t::n", "hello") is False
