@@ -157,6 +157,7 @@ CATALOG: dict[str, Package] = {
             "cron", "3.0pl1-197", binaries=("/usr/sbin/cron",), units={"cron.service": CRON_SERVICE}
         ),
         _pkg("dbus", "1.16.2-2"),
+        _pkg("dpkg", "1.22.21", binaries=("/usr/bin/dpkg", "/usr/bin/dpkg-query")),
         _pkg("hostname", "3.25", binaries=("/usr/bin/hostname",)),
         _pkg(
             "ifupdown",
@@ -202,7 +203,7 @@ CATALOG: dict[str, Package] = {
 # What debian-13-standard_13.1-2 carries in this model: a subset, no Docker, no curl.
 TEMPLATE_PACKAGES: tuple[str, ...] = (
     "apt", "base-files", "bash", "dash", "ca-certificates", "coreutils", "cron", "dbus",
-    "hostname", "ifupdown", "isc-dhcp-client", "openssh-client", "openssh-sftp-server",
+    "dpkg", "hostname", "ifupdown", "isc-dhcp-client", "openssh-client", "openssh-sftp-server",
     "openssh-server", "systemd",
 )  # fmt: skip
 

@@ -230,6 +230,31 @@ def apt_get(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return not_imitated(f"apt-get {' '.join(rest)}")
 
 
+@command("dpkg-query", "/usr/bin/dpkg-query")
+def dpkg_query(model: GuestModel, argv: list[str], stdin: str) -> Result:
+    """``dpkg-query -W [-f=FORMAT] PKG…`` with ``${Version}``/``${Package}`` in FORMAT."""
+    args = argv[1:]
+    if not args or args[0] not in ("-W", "--show"):
+        return not_imitated(" ".join(argv))
+    fmt = "${Package}\t${Version}\n"
+    names: list[str] = []
+    for a in args[1:]:
+        if a.startswith(("-f=", "--showformat=")):
+            fmt = a.split("=", 1)[1]
+        elif a.startswith("-"):
+            return not_imitated(" ".join(argv))
+        else:
+            names.append(a)
+    out, err, code = "", "", 0
+    for name in names:
+        if name not in model.packages:
+            code, err = 1, err + f"dpkg-query: no packages found matching {name}\n"
+            continue
+        text = fmt.replace("${Package}", name).replace("${Version}", model.packages[name])
+        out += text.replace("\\n", "\n").replace("\\t", "\t")
+    return Result(code, out, err)
+
+
 @command("curl", "/usr/bin/curl")
 def curl(model: GuestModel, argv: list[str], stdin: str) -> Result:
     """``curl [-fsSL] URL [-o FILE]``: only Docker's GPG key URL answers (no network)."""

@@ -1,0 +1,149 @@
+"""Each running guest's sshd, reachable at its DHCP lease address to read its host keys.
+
+While a guest's ``ssh.service`` is active and it holds a lease, a paramiko server listens on
+``<lease address>:<guest_ssh_port>`` and presents the guest's current host keys, so a client
+can read them by handshake (the product's host-key probe does exactly that, without logging
+in). Authentication always fails: no login into a simulated guest is offered. The listener
+follows the guest: it closes when ``ssh.service`` stops or fails and when the CT stops, and
+picks up regenerated keys on the next connection.
+
+Port: real guests listen on 22. The port is configurable; by default it is 22 when the
+process may bind it on 127.77.x.y, otherwise a free port chosen once at start (published in
+``endpoint.json`` as ``guest_ssh_port``). Two running guests leased the same address (the
+seed's F1 collision) cannot both listen: the first keeps the port, like the one host that wins
+ARP on a LAN.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import threading
+from typing import TYPE_CHECKING, Any
+
+import paramiko
+
+from felhom_provider.sim.guest.hooks import SshdView
+from felhom_provider.sim.guest.sshbase import Listener, load_private_key
+
+if TYPE_CHECKING:
+    from felhom_provider.sim.guest.hooks import SimGuestHooks
+
+PROBE_ADDRESS = "127.77.255.254"
+
+
+def choose_port(preferred: int | None = None) -> int:
+    """``preferred`` if given, else 22 when bindable, else a free port (see module doc)."""
+    if preferred is not None:
+        return preferred
+    for port in (22, 0):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind((PROBE_ADDRESS, port))
+            return int(probe.getsockname()[1])
+        except OSError:
+            continue
+        finally:
+            probe.close()
+    raise RuntimeError("no port available for guest sshd listeners")
+
+
+class _NoLogin(paramiko.ServerInterface):
+    """Offers publickey/password and refuses both: handshakes only."""
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey,password"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        return paramiko.common.AUTH_FAILED
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        return paramiko.common.AUTH_FAILED
+
+
+class GuestSshd:
+    """All guests' sshd listeners; feed it ``update`` from the guest hooks."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = choose_port(port)
+        self._lock = threading.Lock()
+        self._listeners: dict[int, Listener] = {}
+        self._keys: dict[int, tuple[str, ...]] = {}
+        self._owner: dict[str, int] = {}
+
+    def update(self, vmid: int, view: SshdView | None) -> None:
+        """Listen for ``vmid`` with ``view``'s keys, or stop listening when ``view`` is None."""
+        with self._lock:
+            old = self._listeners.get(vmid)
+            if view is None or not view.private_keys:
+                self._drop(vmid)
+                self._keys.pop(vmid, None)
+                return
+            self._keys[vmid] = view.private_keys
+            if old is not None and old.host == view.address:
+                return
+            self._drop(vmid)
+            if self._owner.get(view.address, vmid) != vmid:
+                return  # another guest already answers at this address
+            try:
+                listener = Listener(
+                    view.address, self.port, functools.partial(self._serve, vmid), f"sshd-{vmid}"
+                )
+            except OSError:
+                return
+            self._listeners[vmid] = listener
+            self._owner[view.address] = vmid
+
+    def _drop(self, vmid: int) -> None:
+        listener = self._listeners.pop(vmid, None)
+        if listener is not None:
+            self._owner.pop(listener.host, None)
+            listener.close()
+
+    def _serve(self, vmid: int, conn: socket.socket) -> None:
+        with self._lock:
+            keys = self._keys.get(vmid, ())
+        transport = paramiko.Transport(conn)
+        try:
+            for text in keys:
+                transport.add_server_key(load_private_key(text))
+            transport.local_version = "SSH-2.0-OpenSSH_10.0p1 Debian-7"
+            transport.start_server(server=_NoLogin())
+            transport.accept(timeout=10)
+        except (paramiko.SSHException, EOFError, OSError):
+            pass
+        finally:
+            transport.close()
+
+    def addresses(self) -> dict[int, str]:
+        """vmid → address currently listening (for tests and diagnostics)."""
+        with self._lock:
+            return {v: lst.host for v, lst in self._listeners.items()}
+
+    def close(self) -> None:
+        """Close every listener."""
+        with self._lock:
+            for vmid in list(self._listeners):
+                self._drop(vmid)
+
+
+class GuestSshdService:
+    """The simulator service wrapper: subscribes to the hooks, publishes the port."""
+
+    def __init__(self, hooks: SimGuestHooks, port: int | None = None) -> None:
+        self.hooks = hooks
+        self.sshd = GuestSshd(port)
+        hooks.listeners.append(self.sshd.update)
+
+    def start(self, sim: Any) -> dict[str, Any]:
+        """Pick up guests already running (after a restart); return endpoint.json keys."""
+        state = sim.state
+        with state.mutex:
+            cts = list(state.cts.values())
+        for view in self.hooks.views(cts):
+            self.sshd.update(view.vmid, view)
+        return {"guest_ssh_port": self.sshd.port}
+
+    def stop(self) -> None:
+        """Close all guest listeners."""
+        self.sshd.close()
