@@ -55,12 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve(args: argparse.Namespace) -> int:
     """Run until SIGTERM/SIGINT."""
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     ext = Extensions() if args.no_extensions else load_extensions()
     settings = SimSettings(node=args.node, lock_wait=args.lock_wait)
-    sim = SimServer(args.state_dir, host=args.host, port=args.api_port, time_scale=args.time_scale,
-                    settings=settings, extensions=ext)  # fmt: skip
+    sim = SimServer(
+        args.state_dir,
+        host=args.host,
+        port=args.api_port,
+        time_scale=args.time_scale,
+        settings=settings,
+        extensions=ext,
+    )
     for spec in args.fault_http:
         rule = dict(json.loads(spec))
         sim.add_http_fault(rule.pop("method"), rule.pop("path"), **rule)

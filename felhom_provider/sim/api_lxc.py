@@ -24,7 +24,10 @@ def create(req: ApiRequest) -> str:
 
 
 def destroy(req: ApiRequest) -> str:
-    """``DELETE /nodes/{node}/lxc/{vmid}``. Not imitated: ``purge`` (no jobs/HA/replication exist)."""
+    """``DELETE /nodes/{node}/lxc/{vmid}``.
+
+    Not imitated: ``purge`` (no backup jobs, HA or replication exist to purge).
+    """
     req.node()
     return req.state.destroy(
         req.actor,
@@ -35,7 +38,10 @@ def destroy(req: ApiRequest) -> str:
 
 
 def get_config(req: ApiRequest) -> dict[str, Any]:
-    """``GET …/config``. Not imitated: ``snapshot`` (no snapshots exist), ``current`` (no pending)."""
+    """``GET …/config``.
+
+    Not imitated: ``snapshot`` (no snapshots exist), ``current`` (nothing is pending).
+    """
     req.node()
     return req.state.get_config(req.actor, req.vmid())
 

@@ -17,12 +17,16 @@ def storage_index(req: ApiRequest) -> list[dict[str, Any]]:
 
 
 def content(req: ApiRequest) -> list[dict[str, Any]]:
-    """``GET …/storage/{storage}/content``. Not imitated: ``used`` is a guess, no ``verification``."""
+    """``GET …/storage/{storage}/content``.
+
+    Not imitated: ``used`` is a guess; no ``verification`` or ``encrypted`` fields.
+    """
     req.node()
     p = req.params
     vmid = p.get("vmid")
-    return req.state.storage_content(req.actor, str(p["storage"]), p.get("content"),
-                                     int(vmid) if vmid is not None else None)  # fmt: skip
+    return req.state.storage_content(
+        req.actor, str(p["storage"]), p.get("content"), int(vmid) if vmid is not None else None
+    )
 
 
 def delete_volume(req: ApiRequest) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from felhom_provider.sim.errors import AuthFailed, PermissionDenied
+from felhom_provider.sim.errors import AuthFailedError, PermissionCheckError
 from felhom_provider.sim.persist import atomic_write_json, read_json
 
 ROOT = "root@pam"
@@ -31,25 +31,63 @@ WEAK_TOKEN = f"{AGENT_USER}!weak"
 TICKET_LIFETIME = 7200
 
 ALL_PRIVILEGES: tuple[str, ...] = (
-    "VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU",
-    "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory",
-    "VM.Config.Network", "VM.Config.Options", "VM.Console", "VM.Migrate", "VM.PowerMgmt",
-    "VM.Replicate", "VM.Snapshot", "VM.Snapshot.Rollback",
-    "Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate",
+    "VM.Allocate",
+    "VM.Audit",
+    "VM.Backup",
+    "VM.Clone",
+    "VM.Config.CDROM",
+    "VM.Config.CPU",
+    "VM.Config.Cloudinit",
+    "VM.Config.Disk",
+    "VM.Config.HWType",
+    "VM.Config.Memory",
+    "VM.Config.Network",
+    "VM.Config.Options",
+    "VM.Console",
+    "VM.Migrate",
+    "VM.PowerMgmt",
+    "VM.Replicate",
+    "VM.Snapshot",
+    "VM.Snapshot.Rollback",
+    "Datastore.Allocate",
+    "Datastore.AllocateSpace",
+    "Datastore.AllocateTemplate",
     "Datastore.Audit",
-    "Sys.Audit", "Sys.Console", "Sys.Modify", "Sys.PowerMgmt", "Sys.Syslog", "Sys.Incoming",
+    "Sys.Audit",
+    "Sys.Console",
+    "Sys.Modify",
+    "Sys.PowerMgmt",
+    "Sys.Syslog",
+    "Sys.Incoming",
     "Sys.AccessNetwork",
-    "SDN.Allocate", "SDN.Audit", "SDN.Use",
-    "Pool.Allocate", "Pool.Audit", "Permissions.Modify", "User.Modify", "Group.Allocate",
-    "Realm.Allocate", "Realm.AllocateUser",
-)  # fmt: skip
+    "SDN.Allocate",
+    "SDN.Audit",
+    "SDN.Use",
+    "Pool.Allocate",
+    "Pool.Audit",
+    "Permissions.Modify",
+    "User.Modify",
+    "Group.Allocate",
+    "Realm.Allocate",
+    "Realm.AllocateUser",
+)
 
 # The least privileges FelhomGuest needs as a token (see docs/simulator.md for the why of each).
 FELHOM_AGENT_PRIVILEGES: tuple[str, ...] = (
-    "VM.Allocate", "VM.Audit", "VM.Backup", "VM.Config.CPU", "VM.Config.Disk",
-    "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options", "VM.PowerMgmt",
-    "Datastore.AllocateSpace", "Datastore.Audit", "SDN.Use", "Sys.Audit",
-)  # fmt: skip
+    "VM.Allocate",
+    "VM.Audit",
+    "VM.Backup",
+    "VM.Config.CPU",
+    "VM.Config.Disk",
+    "VM.Config.Memory",
+    "VM.Config.Network",
+    "VM.Config.Options",
+    "VM.PowerMgmt",
+    "Datastore.AllocateSpace",
+    "Datastore.Audit",
+    "SDN.Use",
+    "Sys.Audit",
+)
 WEAK_PRIVILEGES: tuple[str, ...] = ("VM.Audit", "Datastore.Audit", "Sys.Audit")
 
 ROLES: dict[str, tuple[str, ...]] = {
@@ -126,7 +164,7 @@ class AuthDb:
             token_id, sep, secret = value.rpartition(":")
         expected = self.token_secrets.get(token_id)
         if not expected or not hmac.compare_digest(expected, secret):
-            raise AuthFailed()
+            raise AuthFailedError()
         return token_id
 
     def _sign(self, text: str) -> str:
@@ -147,9 +185,9 @@ class AuthDb:
         plain, _, sig = ticket.partition("::")
         parts = plain.split(":")
         if len(parts) != 3 or parts[0] != "PVE" or not hmac.compare_digest(self._sign(plain), sig):
-            raise AuthFailed()
+            raise AuthFailedError()
         if time.time() - int(parts[2], 16) > TICKET_LIFETIME:
-            raise AuthFailed()
+            raise AuthFailedError()
         return parts[1]
 
     def verify_csrf(self, user: str, token: str) -> bool:
@@ -163,10 +201,10 @@ class AuthDb:
         if password.startswith("PVE:"):
             if self.verify_ticket(password) == user:
                 return user
-            raise AuthFailed()
+            raise AuthFailedError()
         if user == ROOT and hmac.compare_digest(password, self.root_password):
             return user
-        raise AuthFailed()
+        raise AuthFailedError()
 
     # -- authorisation --------------------------------------------------------------
 
@@ -212,11 +250,11 @@ class AuthDb:
         have = self.privileges(authid, path)
         if any_:
             if not have.intersection(privs):
-                raise PermissionDenied(f"{path}, {'|'.join(privs)}")
+                raise PermissionCheckError(f"{path}, {'|'.join(privs)}")
             return
         for priv in privs:
             if priv not in have:
-                raise PermissionDenied(f"{path}, {priv}")
+                raise PermissionCheckError(f"{path}, {priv}")
 
     def permission_paths(self) -> list[str]:
         """Paths ``GET /access/permissions`` reports on (fixed roots plus ACL paths)."""

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from felhom_provider.sim import pctconf
 from felhom_provider.sim.auth import ROOT
 from felhom_provider.sim.errors import SimApiError, TaskError, lock_timeout_message
-from felhom_provider.sim.lxc_power import _stop_now, lease_of
+from felhom_provider.sim.lxc_power import lease_of, stop_now
+from felhom_provider.sim.persist import atomic_write_bytes
 from felhom_provider.sim.storage import STORAGES, Volume, backup_owner
 
 if TYPE_CHECKING:
@@ -96,8 +97,6 @@ def _write_archive(state: SimState, name: str, conf_text: str, guest: dict[str, 
             info.size = len(data)
             info.mtime = int(state.clock.now())
             tar.addfile(info, io.BytesIO(data))
-    from felhom_provider.sim.persist import atomic_write_bytes
-
     atomic_write_bytes(state.storage.dump_dir() / name, buf.getvalue())
     return len(buf.getvalue())
 
@@ -135,7 +134,17 @@ def vzdump(state: SimState, actor: str, params: dict[str, Any]) -> str:
     def body(task: Task) -> int:
         for vmid in vmids:
             try:
-                _backup_one(state, task, actor, vmid, storage, mode, ext, params, vmid in locked)
+                _backup_one(
+                    state,
+                    task,
+                    actor,
+                    vmid,
+                    storage=storage,
+                    mode=mode,
+                    ext=ext,
+                    params=params,
+                    locked=vmid in locked,
+                )
             except TaskError as exc:
                 failed.append(vmid)
                 state.tasks.log(task, f"ERROR: Backup of VM {vmid} failed - {exc.message}")
@@ -145,14 +154,29 @@ def vzdump(state: SimState, actor: str, params: dict[str, Any]) -> str:
         return 0
 
     tid = str(vmids[0]) if len(vmids) == 1 else ""
-    return state.run_task(actor, "vzdump", vmids[0] if len(vmids) == 1 else None, tid=tid, lock=None,
-                          begin=begin, body=body)  # fmt: skip
+    return state.run_task(
+        actor,
+        "vzdump",
+        vmids[0] if len(vmids) == 1 else None,
+        tid=tid,
+        lock=None,
+        begin=begin,
+        body=body,
+    )
 
 
 def _backup_one(
-    state: SimState, task: Task, actor: str, vmid: int, storage: str, mode: str, ext: str,
-    params: dict[str, Any], locked: bool,
-) -> None:  # fmt: skip
+    state: SimState,
+    task: Task,
+    actor: str,
+    vmid: int,
+    *,
+    storage: str,
+    mode: str,
+    ext: str,
+    params: dict[str, Any],
+    locked: bool,
+) -> None:
     log = state.tasks.log
     log(task, f"INFO: Starting Backup of VM {vmid} (lxc)")
     ct = state.cts.get(vmid)
@@ -171,18 +195,30 @@ def _backup_one(
     log(task, f"INFO: backup mode: {mode}")
     if was_running and mode == "stop":
         log(task, "INFO: stopping virtual guest")
-        _stop_now(state, ct)
+        stop_now(state, ct)
     log(task, f"INFO: creating vzdump archive '/var/lib/vz/dump/{name}'")
     conf = {k: v for k, v in ct.conf.items() if k not in ("lock", "snapshots", "parent", "pending")}
     size = _write_archive(state, name, pctconf.render(conf, ct.raw_lxc), dict(ct.guest))
     notes = None
     if "notes-template" in params:
         notes = str(params["notes-template"])
-        for var, val in (("guestname", ct.hostname), ("node", state.node), ("vmid", str(vmid)),
-                         ("cluster", state.node)):  # fmt: skip
+        for var, val in (
+            ("guestname", ct.hostname),
+            ("node", state.node),
+            ("vmid", str(vmid)),
+            ("cluster", state.node),
+        ):
             notes = notes.replace("{{" + var + "}}", val)
-    vol = Volume(f"{storage}:backup/{name}", "backup", size, vmid, _FORMAT[ext], int(started),
-                 notes=notes, protected=bool(params.get("protected")))  # fmt: skip
+    vol = Volume(
+        f"{storage}:backup/{name}",
+        "backup",
+        size,
+        vmid,
+        _FORMAT[ext],
+        int(started),
+        notes=notes,
+        protected=bool(params.get("protected")),
+    )
     state.storage.add(vol)
     log(task, f"INFO: archive file size: {max(1, size // 1024)}KB")
     if was_running and mode == "stop":

@@ -32,8 +32,12 @@ def ensure_cert(tls_dir: Path, node: str) -> tuple[Path, Path, str]:
     cert_path, key_path = tls_dir / "pve-ssl.pem", tls_dir / "pve-ssl.key"
     if not (cert_path.exists() and key_path.exists()):
         key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{node}.sim.invalid"),
-                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "PVE simulator")])  # fmt: skip
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, f"{node}.sim.invalid"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "PVE simulator"),
+            ]
+        )
         now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
@@ -57,7 +61,7 @@ def ensure_cert(tls_dir: Path, node: str) -> tuple[Path, Path, str]:
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
-            ),  # fmt: skip
+            ),
             mode=0o600,
         )
         atomic_write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM))

@@ -36,7 +36,7 @@ class ParamError(SimApiError):
         super().__init__("Parameter verification failed.", errors=errors)
 
 
-class PermissionDenied(SimApiError):
+class PermissionCheckError(SimApiError):
     """HTTP 403 ``Permission check failed (...)`` (``raise_perm_exc``)."""
 
     status = 403
@@ -48,7 +48,7 @@ class PermissionDenied(SimApiError):
         super().__init__(text)
 
 
-class AuthFailed(SimApiError):
+class AuthFailedError(SimApiError):
     """HTTP 401 ``Authentication failed!`` (bad ticket, token or password)."""
 
     status = 401
@@ -57,7 +57,7 @@ class AuthFailed(SimApiError):
         super().__init__("Authentication failed!")
 
 
-class NotImplementedPath(SimApiError):
+class NotImplementedPathError(SimApiError):
     """HTTP 501 ``Method 'GET /x' not implemented`` for paths PVE (or the simulator) lacks."""
 
     status = 501

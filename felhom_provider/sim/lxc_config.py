@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from felhom_provider.sim import pctconf, propstr
 from felhom_provider.sim.auth import ROOT
-from felhom_provider.sim.errors import ParamError, PermissionDenied, SimApiError, TaskError
+from felhom_provider.sim.errors import ParamError, PermissionCheckError, SimApiError, TaskError
 from felhom_provider.sim.network import random_mac
 from felhom_provider.sim.params import FEATURES_FORMAT, MP_FORMAT, NET_FORMAT, ROOTFS_FORMAT
 from felhom_provider.sim.storage import GIB, STORAGES
@@ -72,7 +72,7 @@ def check_modify_perm(
             if value is not None:
                 volume = mount_parts(key, str(value))["volume"]
                 if volume.startswith("/"):
-                    raise PermissionDenied("mount point type bind is only allowed for root@pam")
+                    raise PermissionCheckError("mount point type bind is only allowed for root@pam")
                 m = NEW_DISK_RE.match(volume)
                 if m:
                     state.auth.check(actor, f"/storage/{m.group(1)}", ["Datastore.AllocateSpace"])
@@ -85,25 +85,25 @@ def check_modify_perm(
         elif key in NETWORK_KEYS:
             state.auth.check(actor, path, ["VM.Config.Network"])
         elif re.fullmatch(r"dev\d+", key) or key == "hookscript":
-            raise PermissionDenied(f"changing '{key}' is only allowed for root@pam")
+            raise PermissionCheckError(f"changing '{key}' is only allowed for root@pam")
         elif key == "features":
-            _check_features(state, actor, path, value, old_features, unprivileged)
+            _check_features(state, actor, path, value, old=old_features, unprivileged=unprivileged)
         else:
             state.auth.check(actor, path, ["VM.Config.Options"])
 
 
 def _check_features(
-    state: SimState, actor: str, path: str, value: Any, old: str | None, unprivileged: bool
+    state: SimState, actor: str, path: str, value: Any, *, old: str | None, unprivileged: bool
 ) -> None:
     if not unprivileged:
-        raise PermissionDenied(
+        raise PermissionCheckError(
             "changing feature flags for privileged container is only allowed for root@pam"
         )
     new_f = propstr.parse(str(value), FEATURES_FORMAT) if value is not None else {}
     old_f = propstr.parse(old, FEATURES_FORMAT) if old else {}
     for flag in set(new_f) | set(old_f):
         if _truthy(new_f.get(flag, "0")) != _truthy(old_f.get(flag, "0")) and flag != "nesting":
-            raise PermissionDenied(
+            raise PermissionCheckError(
                 "changing feature flags (except nesting) is only allowed for root@pam"
             )
     state.auth.check(actor, path, ["VM.Allocate"])
@@ -197,9 +197,14 @@ def set_config(state: SimState, actor: str, vmid: int, params: dict[str, Any]) -
         if "unprivileged" in changes or "unprivileged" in delete:
             raise SimApiError("unable to modify read-only option: 'unprivileged'")
         check_modify_perm(
-            state, actor, vmid, changes, delete,
-            unprivileged=ct.conf.get("unprivileged") == "1", old_features=ct.conf.get("features"),
-        )  # fmt: skip
+            state,
+            actor,
+            vmid,
+            changes,
+            delete,
+            unprivileged=ct.conf.get("unprivileged") == "1",
+            old_features=ct.conf.get("features"),
+        )
         apply_changes(state, ct, changes, delete)
         state.save_ct(ct)
     finally:
@@ -237,7 +242,9 @@ def apply_changes(
             conf[key] = pctconf.normalise(key, text)
 
 
-def resize(state: SimState, actor: str, vmid: int, disk: str, size: str, digest: str | None) -> str:
+def resize(
+    state: SimState, actor: str, vmid: int, disk: str, size: str, *, digest: str | None = None
+) -> str:
     """``PUT …/resize``: synchronous pre-checks, then a ``resize`` task holding the flock."""
     state.auth.check(actor, f"/vms/{vmid}", ["VM.Config.Disk"], any_=True)
     ct = state.ct(vmid)

@@ -26,7 +26,7 @@ from felhom_provider.sim.auth import ROOT
 from felhom_provider.sim.backup import check_volume_access, read_archive
 from felhom_provider.sim.errors import (
     ParamError,
-    PermissionDenied,
+    PermissionCheckError,
     SimApiError,
     TaskError,
     lock_timeout_message,
@@ -89,7 +89,7 @@ def create_ct(state: SimState, actor: str, params: dict[str, Any]) -> str:
         or (pool and state.auth.has(actor, f"/pool/{pool}", "VM.Allocate"))
         or (restore and force and existing is not None and state.auth.has(actor, path, "VM.Backup"))
     ):
-        raise PermissionDenied()
+        raise PermissionCheckError()
     unpriv_passed = conf.get("unprivileged")
     check_modify_perm(
         state, actor, vmid, conf, [], unprivileged=unpriv_passed != "0", old_features=None
@@ -143,8 +143,10 @@ def create_ct(state: SimState, actor: str, params: dict[str, Any]) -> str:
         if old is not None:
             _free_all(state, old)
         if restore:
-            return _restore(state, task, actor, ct, conf, params, storage, created)
-        return _create(state, task, ct, conf, params, created)
+            return _restore(
+                state, task, actor, ct, passed=conf, params=params, storage=storage, created=created
+            )
+        return _create(state, task, ct, conf=conf, params=params, created=created)
 
     def on_error(task: Task) -> None:
         # destroy_config_on_error: drop the new disks and, for a new VMID, the config.
@@ -157,9 +159,15 @@ def create_ct(state: SimState, actor: str, params: dict[str, Any]) -> str:
             start(state, actor, vmid)  # fire and forget: PVE discards this UPID too
 
     return state.run_task(
-        actor, "vzrestore" if restore else "vzcreate", vmid, lock_taken=True, body=body,
-        on_error=on_error, error_prefix=f"unable to {verb} CT {vmid} - ", after=after,
-    )  # fmt: skip
+        actor,
+        "vzrestore" if restore else "vzcreate",
+        vmid,
+        lock_taken=True,
+        body=body,
+        on_error=on_error,
+        error_prefix=f"unable to {verb} CT {vmid} - ",
+        after=after,
+    )
 
 
 def _free_all(state: SimState, ct: Container) -> None:
@@ -177,8 +185,15 @@ def _alloc_mounts(
     return out
 
 
-def _create(state: SimState, task: Task, ct: Container, conf: dict[str, str], params: dict[str, Any],
-            created: list[str]) -> int:  # fmt: skip
+def _create(
+    state: SimState,
+    task: Task,
+    ct: Container,
+    *,
+    conf: dict[str, str],
+    params: dict[str, Any],
+    created: list[str],
+) -> int:
     log = state.tasks.log
     tmpl = str(params["ostemplate"]).split("/")[-1]
     mounts = {k: v for k, v in conf.items() if MOUNT_KEY.match(k)}
@@ -222,8 +237,17 @@ def _defaults(conf: dict[str, str], vmid: int) -> None:
     conf.setdefault("swap", "512")
 
 
-def _restore(state: SimState, task: Task, actor: str, ct: Container, passed: dict[str, str],
-             params: dict[str, Any], storage: str, created: list[str]) -> int:  # fmt: skip
+def _restore(
+    state: SimState,
+    task: Task,
+    actor: str,
+    ct: Container,
+    *,
+    passed: dict[str, str],
+    params: dict[str, Any],
+    storage: str,
+    created: list[str],
+) -> int:
     log = state.tasks.log
     archive = str(params["ostemplate"])
     log(task, f"recovering backed-up configuration from '{archive}'")
@@ -234,7 +258,7 @@ def _restore(state: SimState, task: Task, actor: str, ct: Container, passed: dic
         if re.fullmatch(r"net\d+", key) and key not in passed:
             try:
                 check_bridge(state, actor, propstr.parse(value, NET_FORMAT).get("bridge"))
-            except PermissionDenied as exc:
+            except PermissionCheckError as exc:
                 raise TaskError(exc.message) from None
     was_template = orig.get("template") == "1"
     unprivileged = passed.get("unprivileged", orig.get("unprivileged", "0"))
@@ -244,6 +268,8 @@ def _restore(state: SimState, task: Task, actor: str, ct: Container, passed: dic
             if not MOUNT_KEY.match(key):
                 continue
             parts = mount_parts(key, value)
+            if parts["volume"].startswith("/"):
+                continue  # bind/device mount points: root-only in PVE, not imitated here
             if "size" not in parts:
                 raise TaskError("unable to detect disk size - please specify rootfs (size)")
             gib = propstr.parse_size(parts["size"]) / GIB
@@ -267,9 +293,9 @@ def _restore(state: SimState, task: Task, actor: str, ct: Container, passed: dic
         ):
             continue
         if params.get("unique") and re.fullmatch(r"net\d+", key):
-            parts: dict[str, Any] = dict(propstr.parse(value, NET_FORMAT))
-            parts.pop("hwaddr", None)
-            conf[key] = net_value(propstr.render(parts, NET_FORMAT))
+            net: dict[str, Any] = dict(propstr.parse(value, NET_FORMAT))
+            net.pop("hwaddr", None)
+            conf[key] = net_value(propstr.render(net, NET_FORMAT))
             continue
         conf.setdefault(key, value)
     kept_raw = raw_lxc

@@ -55,7 +55,7 @@ def start(state: SimState, actor: str, vmid: int, skiplock: bool = False) -> str
             raise TaskError("you can't start a CT if it's a template")
         if ct.lock and not skiplock and ct.lock != "mounted":
             raise TaskError(f"CT is locked ({ct.lock})")
-        for key, value in sorted(ct.nets().items()):
+        for value in ct.nets().values():
             bridge = propstr.parse(value, NET_FORMAT).get("bridge")
             if bridge is not None and bridge not in BRIDGES:
                 raise TaskError(f"bridge '{bridge}' does not exist")
@@ -83,14 +83,16 @@ def _lease_all(state: SimState, ct: Container) -> None:
             clash = [
                 other.vmid
                 for other in state.cts.values()
-                if other.vmid != ct.vmid and other.status == "running"
+                if other.vmid != ct.vmid
+                and other.status == "running"
                 and any(mac in v.upper() for v in other.nets().values())
-            ]  # fmt: skip
+            ]
         if clash:
             state.dhcp.record_collision(mac, [ct.vmid, *clash], state.clock.now())
 
 
-def _stop_now(state: SimState, ct: Container) -> None:
+def stop_now(state: SimState, ct: Container) -> None:
+    """Mark the CT stopped now and tell the guest model."""
     with state.mutex:
         ct.status = "stopped"
         ct.pid = None
@@ -112,7 +114,7 @@ def stop(
     def body(task: Task) -> int:
         if ct.lock and not skiplock and ct.lock != "mounted":
             raise TaskError(f"CT is locked ({ct.lock})")
-        _stop_now(state, ct)
+        stop_now(state, ct)
         return 0
 
     return state.run_task(actor, "vzshutdown" if shutdown else "vzstop", vmid, body=body)
@@ -145,7 +147,7 @@ def destroy(
 
     def body(task: Task) -> int:
         if ct.status == "running":
-            _stop_now(state, ct)
+            stop_now(state, ct)
         owned = [v.volid for v in state.storage.owned_by(vmid)] if unreferenced else []
         for volid in dict.fromkeys(volumes + owned):
             if state.storage.get(volid) is not None:
@@ -217,15 +219,25 @@ def vm_status(state: SimState, ct: Container) -> dict[str, Any]:
         maxdisk = vol.size if vol else maxdisk
     running = ct.status == "running"
     res: dict[str, Any] = {
-        "vmid": ct.vmid, "type": "lxc", "status": ct.status, "name": ct.hostname,
+        "vmid": ct.vmid,
+        "type": "lxc",
+        "status": ct.status,
+        "name": ct.hostname,
         "cpus": int(conf.get("cores", "1")) if conf.get("cores", "1").isdigit() else 1,
-        "maxdisk": maxdisk, "disk": maxdisk // 8 if running else 0,
-        "maxmem": int(conf.get("memory", "512")) << 20, "mem": (64 << 20) if running else 0,
-        "maxswap": int(conf.get("swap", "512")) << 20, "swap": 0,
+        "maxdisk": maxdisk,
+        "disk": maxdisk // 8 if running else 0,
+        "maxmem": int(conf.get("memory", "512")) << 20,
+        "mem": (64 << 20) if running else 0,
+        "maxswap": int(conf.get("swap", "512")) << 20,
+        "swap": 0,
         "uptime": int(state.clock.now() - ct.started_at) if running and ct.started_at else 0,
-        "cpu": 0, "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0,
+        "cpu": 0,
+        "netin": 0,
+        "netout": 0,
+        "diskread": 0,
+        "diskwrite": 0,
         "ha": {"managed": 0},
-    }  # fmt: skip
+    }
     if running:
         res["pid"] = ct.pid
     if "tags" in conf:

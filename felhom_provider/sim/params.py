@@ -28,7 +28,8 @@ VMID: Spec = {"type": "integer", "format": "pve-vmid", "minimum": 100, "maximum"
 NODE: Spec = {"type": "string", "format": "pve-node"}
 STORAGE_ID: Spec = {"type": "string", "format": "pve-storage-id"}
 
-_MOUNTOPT = r"(discard|lazytime|noatime|nodev|noexec|nosuid)(;(discard|lazytime|noatime|nodev|noexec|nosuid))*"
+_MOUNTOPT_WORD = r"(discard|lazytime|noatime|nodev|noexec|nosuid)"
+_MOUNTOPT = rf"{_MOUNTOPT_WORD}(;{_MOUNTOPT_WORD})*"
 
 # Sub-formats of the property-string parameters (Config.pm $rootfs_desc/$mp_desc/$netconf_desc).
 ROOTFS_FORMAT: dict[str, Spec] = {
@@ -83,10 +84,31 @@ UNUSED_FORMAT: dict[str, Spec] = {
     "volume": {"type": "string", "format": "pve-volume-id", "default_key": 1},
 }
 
-_OSTYPES = ["debian", "devuan", "ubuntu", "centos", "fedora", "opensuse", "archlinux", "alpine",
-            "gentoo", "nixos", "unmanaged"]  # fmt: skip
-LOCKS = ["backup", "create", "destroyed", "disk", "fstrim", "migrate", "mounted", "rollback",
-         "snapshot", "snapshot-delete"]  # fmt: skip
+_OSTYPES = [
+    "debian",
+    "devuan",
+    "ubuntu",
+    "centos",
+    "fedora",
+    "opensuse",
+    "archlinux",
+    "alpine",
+    "gentoo",
+    "nixos",
+    "unmanaged",
+]
+LOCKS = [
+    "backup",
+    "create",
+    "destroyed",
+    "disk",
+    "fstrim",
+    "migrate",
+    "mounted",
+    "rollback",
+    "snapshot",
+    "snapshot-delete",
+]
 
 # Every pct.conf key the API accepts (Config.pm json_config_properties).
 CONFIG_KEYS: dict[str, Spec] = {

@@ -15,11 +15,31 @@ from felhom_provider.sim.params import ENDPOINT_PARAMS, OUTSIDE_SUBSET, Spec
 from felhom_provider.sim.request import Handler
 
 # vzdump options PVE has and the simulator refuses by name (see backup.py).
-VZDUMP_NOT_IMPLEMENTED = frozenset({
-    "all", "bwlimit", "dumpdir", "exclude", "exclude-path", "fleecing", "ionice", "job-id",
-    "mailnotification", "mailto", "maxfiles", "notification-mode", "pbs-change-detection-mode",
-    "performance", "pigz", "pool", "prune-backups", "script", "stdout", "stop", "tmpdir",
-})  # fmt: skip
+VZDUMP_NOT_IMPLEMENTED = frozenset(
+    {
+        "all",
+        "bwlimit",
+        "dumpdir",
+        "exclude",
+        "exclude-path",
+        "fleecing",
+        "ionice",
+        "job-id",
+        "mailnotification",
+        "mailto",
+        "maxfiles",
+        "notification-mode",
+        "pbs-change-detection-mode",
+        "performance",
+        "pigz",
+        "pool",
+        "prune-backups",
+        "script",
+        "stdout",
+        "stop",
+        "tmpdir",
+    }
+)
 
 
 @dataclass

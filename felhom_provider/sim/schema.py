@@ -18,6 +18,9 @@ from felhom_provider.sim import propstr
 from felhom_provider.sim.errors import ParamError
 from felhom_provider.sim.params import NOT_IMPLEMENTED_MESSAGE, Spec
 
+UNDEFINED_MESSAGE = (
+    "property is not defined in schema and the schema does not allow additional properties"
+)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _INDEXED = re.compile(r"^([a-z]+)(\d+)$")
@@ -175,11 +178,7 @@ def validate(
             fam = family_of(key, spec)
             s = spec[fam] if fam else None
         if s is None:
-            errors[key] = (
-                NOT_IMPLEMENTED_MESSAGE
-                if key in not_implemented
-                else "property is not defined in schema and the schema does not allow additional properties"
-            )
+            errors[key] = NOT_IMPLEMENTED_MESSAGE if key in not_implemented else UNDEFINED_MESSAGE
             continue
         try:
             result[key] = check_value(value, s)

@@ -27,7 +27,7 @@ from felhom_provider.sim import routes, schema
 from felhom_provider.sim.auth import AGENT_TOKEN, ROOT, WEAK_TOKEN
 from felhom_provider.sim.certs import ensure_cert
 from felhom_provider.sim.clock import Clock, ManualClock, ScaledClock
-from felhom_provider.sim.errors import AuthFailed, NotImplementedPath, SimApiError
+from felhom_provider.sim.errors import AuthFailedError, NotImplementedPathError, SimApiError
 from felhom_provider.sim.faults import Faults, HttpFault, TaskFault
 from felhom_provider.sim.hooks import Extensions
 from felhom_provider.sim.persist import atomic_write_json
@@ -99,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw_body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         if not url.path.startswith(API_PREFIX + "/"):
-            self._error(NotImplementedPath(method, url.path))
+            self._error(NotImplementedPathError(method, url.path))
             return
         path = url.path[len(API_PREFIX) :]
         found = routes.match(method, path)
@@ -110,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             if found is None:
-                raise NotImplementedPath(method, path)
+                raise NotImplementedPathError(method, path)
             route, path_params = found
             actor = "" if route.public else self._authenticate(method)
             given = self._params(url.query, raw_body)
@@ -119,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
             state = sim.state
             req = ApiRequest(sim, state, actor, method, path, route.template, params)
             result = route.handler(req)
-        except AuthFailed as exc:
+        except AuthFailedError as exc:
             if sim.state.settings.auth_fail_delay:
                 time.sleep(sim.state.settings.auth_fail_delay)
             self._error(exc)
@@ -218,8 +218,13 @@ class SimServer:
         self.endpoint: dict[str, Any] = {}
 
     def _new_state(self) -> SimState:
-        return SimState(self.state_dir, clock=self.clock, settings=self.settings,
-                        hooks=self.extensions.hooks, faults=Faults())  # fmt: skip
+        return SimState(
+            self.state_dir,
+            clock=self.clock,
+            settings=self.settings,
+            hooks=self.extensions.hooks,
+            faults=Faults(),
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -313,7 +318,7 @@ class SimServer:
                     "macs": _macs(ct.nets()),
                     "lock": ct.lock,
                     "template": ct.is_template,
-                }  # fmt: skip
+                }
                 for ct in sorted(state.cts.values(), key=lambda c: c.vmid)
             ]
         counts = self.request_counts()

@@ -272,11 +272,21 @@ class SimState:
     def nodes(self, actor: str) -> list[dict[str, Any]]:
         """``GET /nodes``: this one node, online."""
         uptime = int(self.clock.now() - self.boot_time)
-        return [{
-            "node": self.node, "status": "online", "type": "node", "id": f"node/{self.node}",
-            "maxcpu": 16, "cpu": 0.02, "maxmem": 64 << 30, "mem": 8 << 30, "uptime": uptime,
-            "level": "", "ssl_fingerprint": "",
-        }]  # fmt: skip
+        return [
+            {
+                "node": self.node,
+                "status": "online",
+                "type": "node",
+                "id": f"node/{self.node}",
+                "maxcpu": 16,
+                "cpu": 0.02,
+                "maxmem": 64 << 30,
+                "mem": 8 << 30,
+                "uptime": uptime,
+                "level": "",
+                "ssl_fingerprint": "",
+            }
+        ]
 
     def nextid(self, actor: str, vmid: int | None = None) -> str:
         """``GET /cluster/nextid``: advisory, answered as a string like PVE does."""
@@ -293,7 +303,10 @@ class SimState:
     def permissions(
         self, actor: str, path: str | None = None, userid: str | None = None
     ) -> dict[str, Any]:
-        """``GET /access/permissions`` for the caller or an owned token (else Sys.Audit on /access)."""
+        """``GET /access/permissions`` for the caller or an owned token.
+
+        Anyone else's permissions need ``Sys.Audit`` on ``/access``.
+        """
         target = userid or actor
         own = target == actor or (target.split("!")[0] == actor and "!" not in actor)
         if not own:
@@ -333,7 +346,7 @@ class SimState:
 
     def resize(self, actor: str, vmid: int, disk: str, size: str, digest: str | None = None) -> str:
         """``PUT …/resize``; returns the UPID."""
-        return lxc_config.resize(self, actor, vmid, disk, size, digest)
+        return lxc_config.resize(self, actor, vmid, disk, size, digest=digest)
 
     def start(self, actor: str, vmid: int, skiplock: bool = False) -> str:
         """``POST …/status/start``."""

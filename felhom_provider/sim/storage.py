@@ -62,9 +62,12 @@ class Volume:
     def content_json(self) -> dict[str, Any]:
         """An item of ``GET …/storage/{storage}/content``."""
         res: dict[str, Any] = {
-            "volid": self.volid, "content": self.content, "format": self.format,
-            "size": self.size, "ctime": self.ctime,
-        }  # fmt: skip
+            "volid": self.volid,
+            "content": self.content,
+            "format": self.format,
+            "size": self.size,
+            "ctime": self.ctime,
+        }
         if self.vmid:
             res["vmid"] = self.vmid
         if self.content == "backup":
@@ -177,8 +180,14 @@ class StorageRegistry:
         sdef = STORAGES[storage]
         used = sum(v.size for v in self.list(storage))
         return {
-            "storage": sdef.storage, "type": sdef.type, "content": ",".join(sdef.content),
-            "total": sdef.total, "used": min(used, sdef.total), "avail": max(sdef.total - used, 0),
-            "active": 1, "enabled": 1, "shared": 0,
+            "storage": sdef.storage,
+            "type": sdef.type,
+            "content": ",".join(sdef.content),
+            "total": sdef.total,
+            "used": min(used, sdef.total),
+            "avail": max(sdef.total - used, 0),
+            "active": 1,
+            "enabled": 1,
+            "shared": 0,
             "used_fraction": round(min(used, sdef.total) / sdef.total, 6),
-        }  # fmt: skip
+        }

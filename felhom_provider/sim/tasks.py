@@ -25,7 +25,7 @@ UPID_RE = re.compile(
 
 
 def encode_upid(
-    node: str, pid: int, pstart: int, starttime: int, ttype: str, tid: str, user: str
+    node: str, *, pid: int, pstart: int, starttime: int, ttype: str, tid: str, user: str
 ) -> str:
     """Build a UPID string exactly as PVE prints it."""
     return f"UPID:{node}:{pid:08X}:{pstart:08X}:{starttime:08X}:{ttype}:{tid}:{user}:"
@@ -70,10 +70,16 @@ class Task:
         """``GET …/tasks/{upid}/status``; token tasks report the user plus ``tokenid``."""
         user, _, token = self.user.partition("!")
         res: dict[str, Any] = {
-            "upid": self.upid, "node": self.node, "pid": self.pid, "pstart": self.pstart,
-            "starttime": self.starttime, "type": self.type, "id": self.id, "user": user,
+            "upid": self.upid,
+            "node": self.node,
+            "pid": self.pid,
+            "pstart": self.pstart,
+            "starttime": self.starttime,
+            "type": self.type,
+            "id": self.id,
+            "user": user,
             "status": self.status,
-        }  # fmt: skip
+        }
         if token:
             res["tokenid"] = token
         if self.status == "stopped":
@@ -83,9 +89,15 @@ class Task:
     def list_json(self) -> dict[str, Any]:
         """An item of ``GET /nodes/{node}/tasks`` (``status`` only once finished)."""
         res: dict[str, Any] = {
-            "upid": self.upid, "node": self.node, "pid": self.pid, "pstart": self.pstart,
-            "starttime": self.starttime, "type": self.type, "id": self.id, "user": self.user,
-        }  # fmt: skip
+            "upid": self.upid,
+            "node": self.node,
+            "pid": self.pid,
+            "pstart": self.pstart,
+            "starttime": self.starttime,
+            "type": self.type,
+            "id": self.id,
+            "user": self.user,
+        }
         if self.status == "stopped":
             res["status"] = self.exitstatus
             res["endtime"] = self.endtime
@@ -140,7 +152,15 @@ class TaskRegistry:
         with self._lock:
             pid = next(self._pids)
             pstart = int((now - self.boot_time) * 100) + pid  # jiffies since "boot", unique
-            upid = encode_upid(self.node, pid, pstart, int(now), ttype, tid, user)
+            upid = encode_upid(
+                self.node,
+                pid=pid,
+                pstart=pstart,
+                starttime=int(now),
+                ttype=ttype,
+                tid=tid,
+                user=user,
+            )
             task = Task(upid, self.node, pid, pstart, int(now), ttype, tid, user)
             self._tasks[upid] = task
             self._save(task)
