@@ -6,8 +6,8 @@ addresses in 127.0.0.0/8 may be bound: the simulator never listens on a real net
 
 from __future__ import annotations
 
-import io
 import contextlib
+import io
 import ipaddress
 import socket
 import threading
