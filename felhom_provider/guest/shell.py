@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from felhom_provider.errors import GuestCommandError
@@ -77,18 +77,28 @@ def display_argv(argv: Sequence[str], secrets: Iterable[str] = ()) -> str:
 class ExecResult:
     """The outcome of one command: argv, exit code and captured output (decoded UTF-8).
 
-    ``exit_code`` is -1 when the remote side closed without reporting a status.
+    ``exit_code`` is -1 when the remote side closed without reporting a status. ``secrets``
+    (set by the shell: its own plus any ``Secret`` argument) are masked by ``check`` and
+    ``repr``; ``stdout``/``stderr`` themselves stay raw for the caller to parse.
     """
 
     argv: tuple[str, ...]
     exit_code: int
     stdout: str
     stderr: str
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         """True for exit code 0."""
         return self.exit_code == 0
+
+    def __repr__(self) -> str:
+        hidden = self.secrets
+        return (
+            f"ExecResult(argv={mask(repr(self.argv), hidden)}, exit_code={self.exit_code}, "
+            f"stdout={mask(repr(self.stdout), hidden)}, stderr={mask(repr(self.stderr), hidden)})"
+        )
 
     def check(
         self, *, what: str | None = None, secrets: Iterable[str] = (), **context: object
@@ -100,7 +110,7 @@ class ExecResult:
         """
         if self.ok:
             return self
-        hidden = [*secrets, *secrets_in(self.argv)]
+        hidden = [*secrets, *self.secrets]
         label = what or display_argv(self.argv, hidden)
         stderr = mask(self.stderr.strip()[-_TAIL_CHARS:], hidden)
         detail = f": {stderr.splitlines()[-1]}" if stderr else ""

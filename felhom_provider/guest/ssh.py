@@ -198,6 +198,7 @@ class ParamikoNodeShell:
             exit_code=code,
             stdout=out.decode("utf-8", "replace"),
             stderr=err.decode("utf-8", "replace"),
+            secrets=tuple(hidden),
         )
 
     def _collect(
