@@ -7,9 +7,11 @@ in). Authentication always fails: no login into a simulated guest is offered. Th
 follows the guest: it closes when ``ssh.service`` stops or fails and when the CT stops, and
 picks up regenerated keys on the next connection.
 
-Port: real guests listen on 22. The port is configurable; by default it is 22 when the
-process may bind it on 127.77.x.y, otherwise a free port chosen once at start (published in
-``endpoint.json`` as ``guest_ssh_port``). Two running guests leased the same address (the
+Port: real guests listen on 22. The port is configurable (``FELHOM_SIM_GUEST_SSH_PORT``, or
+``port=`` in code; 0 means "any free port"); by default it is 22 when the process may bind it
+and no other simulator on the machine holds it, otherwise a free port chosen once at start
+(see ``reserve_port``). Either way it is published in ``endpoint.json`` as
+``guest_ssh_port``. Two running guests leased the same address (the
 seed's F1 collision) cannot both listen: the first keeps the port, like the one host that wins
 ARP on a LAN.
 """
@@ -32,19 +34,25 @@ if TYPE_CHECKING:
 PROBE_ADDRESS = "127.77.255.254"
 
 
-def choose_port(preferred: int | None = None) -> int:
-    """``preferred`` if given, else 22 when bindable, else a free port (see module doc)."""
-    if preferred is not None:
-        return preferred
-    for port in (22, 0):
+def reserve_port(preferred: int | None = None) -> tuple[int, socket.socket | None]:
+    """The port for every guest listener of this simulator, and a socket that reserves it.
+
+    ``None``: 22 if this process can bind it, else a free port; ``0``: a free port (never 22);
+    any other number: exactly that. The reservation is a socket bound (not listening) on
+    ``PROBE_ADDRESS``:port for the simulator's lifetime, so a second simulator on the same
+    machine cannot pick the same port, and its guests (which get the same 127.77.x.y leases)
+    never answer for this one's.
+    """
+    if preferred:
+        return preferred, None
+    for port in (22, 0) if preferred is None else (0,):
         probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             probe.bind((PROBE_ADDRESS, port))
-            return int(probe.getsockname()[1])
         except OSError:
-            continue
-        finally:
             probe.close()
+            continue
+        return int(probe.getsockname()[1]), probe
     raise RuntimeError("no port available for guest sshd listeners")
 
 
@@ -65,7 +73,7 @@ class GuestSshd:
     """All guests' sshd listeners; feed it ``update`` from the guest hooks."""
 
     def __init__(self, port: int | None = None) -> None:
-        self.port = choose_port(port)
+        self.port, self._reservation = reserve_port(port)
         self._lock = threading.Lock()
         self._listeners: dict[int, Listener] = {}
         self._keys: dict[int, tuple[str, ...]] = {}
@@ -121,10 +129,13 @@ class GuestSshd:
             return {v: lst.host for v, lst in self._listeners.items()}
 
     def close(self) -> None:
-        """Close every listener."""
+        """Close every listener and release the port reservation."""
         with self._lock:
             for vmid in list(self._listeners):
                 self._drop(vmid)
+            if self._reservation is not None:
+                self._reservation.close()
+                self._reservation = None
 
 
 class GuestSshdService:

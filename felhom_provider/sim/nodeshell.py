@@ -15,6 +15,7 @@ client_private_key_path} and ``guest_ssh_port``.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from felhom_provider.sim.state import SimState
 
 USER = "root"
+PORT_ENV = "FELHOM_SIM_GUEST_SSH_PORT"
 
 
 class _Session(paramiko.ServerInterface):
@@ -165,5 +167,6 @@ def register(ext: Extensions) -> None:
     """Add the node shell and the guests' sshd (needs the guest hooks registered first)."""
     if not isinstance(ext.hooks, SimGuestHooks):
         ext.hooks = SimGuestHooks()
+    port = os.environ.get(PORT_ENV)
     ext.services.append(NodeShellService(ext.hooks))
-    ext.services.append(GuestSshdService(ext.hooks))
+    ext.services.append(GuestSshdService(ext.hooks, int(port) if port else None))

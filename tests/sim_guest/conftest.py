@@ -8,24 +8,38 @@ from typing import Any
 
 import pytest
 
+from felhom_provider.sim import guest
 from felhom_provider.sim.clock import DEFAULT_DURATIONS, ManualClock
-from felhom_provider.sim.hooks import load_extensions
+from felhom_provider.sim.guest import SimGuestHooks
+from felhom_provider.sim.guest_sshd import GuestSshdService
+from felhom_provider.sim.hooks import Extensions
+from felhom_provider.sim.nodeshell import NodeShellService
 from felhom_provider.sim.server import SimServer
 from tests.conftest import proxmox_for
 from tests.sim_guest.nodeshell_client import NodeShellClient
 
 
+def extensions() -> Extensions:
+    """What ``load_extensions`` registers, but the guests' sshd on a free port (never 22), so
+    tests cannot meet another simulator's guests on this machine."""
+    ext = Extensions()
+    guest.register(ext)
+    assert isinstance(ext.hooks, SimGuestHooks)
+    ext.services += [NodeShellService(ext.hooks), GuestSshdService(ext.hooks, port=0)]
+    return ext
+
+
 @pytest.fixture
 def guest_sim(sim_factory: Callable[..., SimServer]) -> SimServer:
     """A simulator with the guest model, node shell and guest sshd registered."""
-    return sim_factory(extensions=load_extensions())
+    return sim_factory(extensions=extensions())
 
 
 @pytest.fixture
 def slow_resize_sim(sim_factory: Callable[..., SimServer]) -> SimServer:
     """Like ``guest_sim`` but on a manual clock where only ``resize`` takes time (F4)."""
     durations = {k: 0.0 for k in DEFAULT_DURATIONS} | {"resize": 2.0}
-    return sim_factory(extensions=load_extensions(), clock=ManualClock(durations=durations))
+    return sim_factory(extensions=extensions(), clock=ManualClock(durations=durations))
 
 
 @pytest.fixture
