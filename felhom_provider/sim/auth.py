@@ -94,6 +94,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "Administrator": ALL_PRIVILEGES,
     "FelhomAgent": FELHOM_AGENT_PRIVILEGES,
     "FelhomAudit": WEAK_PRIVILEGES,
+    "NoAccess": (),
 }
 
 
