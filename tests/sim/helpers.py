@@ -61,7 +61,9 @@ def make_archive(root: Any, sim: SimServer, vmid: int = 9000, **extra: Any) -> s
 def backup(client: Any, sim: SimServer, vmid: int) -> str:
     """vzdump ``vmid`` (mode stop, zstd) to ``local`` and return the new archive's volid."""
     node = sim.state.node
-    upid = client.nodes(node).vzdump.post(vmid=str(vmid), mode="stop", compress="zstd", storage="local")
+    upid = client.nodes(node).vzdump.post(
+        vmid=str(vmid), mode="stop", compress="zstd", storage="local"
+    )
     assert exitstatus(client, sim, upid) == "OK", task_log(client, sim, upid)
     items = client.nodes(node).storage("local").content.get(content="backup", vmid=vmid)
     return str(max(items, key=lambda i: (i["ctime"], i["volid"]))["volid"])
@@ -69,7 +71,9 @@ def backup(client: Any, sim: SimServer, vmid: int) -> str:
 
 def restore(client: Any, sim: SimServer, archive: str, vmid: int, **params: Any) -> str:
     """POST a restore and return the UPID."""
-    return str(client.nodes(sim.state.node).lxc.post(vmid=vmid, ostemplate=archive, restore=1, **params))
+    return str(
+        client.nodes(sim.state.node).lxc.post(vmid=vmid, ostemplate=archive, restore=1, **params)
+    )
 
 
 def config(client: Any, sim: SimServer, vmid: int) -> dict[str, Any]:

@@ -37,7 +37,9 @@ def test_ticket_and_csrf(sim: SimServer) -> None:
     data = login.json()["data"]
     cookies = {"PVEAuthCookie": data["ticket"]}
     assert requests.get(_url(sim, "/version"), cookies=cookies, verify=False, timeout=10).ok
-    no_csrf = requests.post(_url(sim, "/nodes/pve-sim/vzdump"), cookies=cookies, verify=False, timeout=10)
+    no_csrf = requests.post(
+        _url(sim, "/nodes/pve-sim/vzdump"), cookies=cookies, verify=False, timeout=10
+    )
     assert no_csrf.status_code == 401
     with_csrf = requests.post(
         _url(sim, "/nodes/pve-sim/vzdump"), cookies=cookies, verify=False, timeout=10,
@@ -72,7 +74,7 @@ def test_token_privileges_are_capped_by_user(sim: SimServer, sim_weak: Any) -> N
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda c, n: c.nodes(n).lxc.post(vmid=150, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:4"),
+        (lambda c, n: c.nodes(n).lxc.post(vmid=150, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:4"),  # noqa: E501
          "Permission check failed"),
         (lambda c, n: c.nodes(n).lxc(9000).status.start.post(),
          "Permission check failed (/vms/9000, VM.PowerMgmt)"),
@@ -113,7 +115,8 @@ def test_restore_needs_sdn_use_on_bridge(sim: SimServer, sim_root: Any, sim_clie
     # net0 from the archive is checked inside the worker: the task fails.
     upid = restore(sim_client, sim, archive, 161, rootfs="local-lvm:8")
     assert exitstatus(sim_client, sim, upid) == (
-        "unable to restore CT 161 - Permission check failed (/sdn/zones/localnetwork/vmbr0, SDN.Use)"
+        "unable to restore CT 161 - "
+        "Permission check failed (/sdn/zones/localnetwork/vmbr0, SDN.Use)"
     )
 
 
@@ -127,7 +130,9 @@ def test_restore_needs_archive_access(sim: SimServer, sim_root: Any, sim_client:
 
 def test_restore_with_token_then_start(sim: SimServer, sim_root: Any, sim_client: Any) -> None:
     archive = make_archive(sim_root, sim)
-    upid = restore(sim_client, sim, archive, 163, rootfs="local-lvm:8", net0="name=eth0,bridge=vmbr0,ip=dhcp")
+    upid = restore(
+        sim_client, sim, archive, 163, rootfs="local-lvm:8", net0="name=eth0,bridge=vmbr0,ip=dhcp"
+    )
     assert exitstatus(sim_client, sim, upid) == "OK"
     start = sim_client.nodes(sim.state.node).lxc(163).status.start.post()
     assert exitstatus(sim_client, sim, start) == "OK"

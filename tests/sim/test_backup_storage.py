@@ -6,8 +6,10 @@ import re
 import tarfile
 from typing import Any
 
+from felhom_provider.sim.auth import Acl
 from felhom_provider.sim.server import SimServer
 from felhom_provider.sim.storage import TEMPLATE_VOLID
+from tests.conftest import proxmox_for
 from tests.sim.helpers import create_golden, error_of, exitstatus, make_archive, task_log
 
 
@@ -38,8 +40,6 @@ def test_vzdump_writes_archive_with_config(sim: SimServer, sim_root: Any) -> Non
 
 
 def test_locked_ct_and_backup_lock(sim_factory: Any) -> None:
-    from tests.conftest import proxmox_for
-
     sim = sim_factory(manual_clock=True)
     root = proxmox_for(sim, "root")
     node = sim.state.node
@@ -59,7 +59,9 @@ def test_weak_token_sees_no_foreign_backups(sim: SimServer, sim_root: Any, sim_w
     archive = make_archive(sim_root, sim)
     node = sim.state.node
     assert sim_weak.nodes(node).storage("local").content.get(content="backup") == []
-    assert [i["volid"] for i in sim_weak.nodes(node).storage("local").content.get()] == [TEMPLATE_VOLID]
+    assert [i["volid"] for i in sim_weak.nodes(node).storage("local").content.get()] == [
+        TEMPLATE_VOLID
+    ]
     exc = error_of(sim_weak.nodes(node).vzdump.extractconfig.get, volume=archive)
     assert (exc.status_code, exc.content) == (
         403, "Permission check failed (/storage/local, Datastore.AllocateSpace)"
@@ -92,8 +94,7 @@ def test_vzdump_option_not_implemented(sim: SimServer, sim_root: Any) -> None:
 
 def test_vzdump_job_errors(sim: SimServer, sim_root: Any, sim_weak: Any) -> None:
     create_golden(sim_root, sim)
-    sim.state.auth.acls.append(type(sim.state.auth.acls[0])("/storage/local", "felhom-agent@pve!weak",
-                                                            "FelhomAgent"))  # fmt: skip
+    sim.state.auth.acls.append(Acl("/storage/local", "felhom-agent@pve!weak", "FelhomAgent"))
     upid = sim_weak.nodes(sim.state.node).vzdump.post(vmid="9000", storage="local")
     assert exitstatus(sim_weak, sim, upid) == "job errors"
     log = task_log(sim_weak, sim, upid)

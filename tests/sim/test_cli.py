@@ -38,9 +38,13 @@ def test_serve_writes_endpoint_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert ep["tls_fingerprint_sha256"] == ":".join(digest[i : i + 2] for i in range(0, 64, 2))
         tok = ep["tokens"]["agent"]
         headers = {"Authorization": f"PVEAPIToken={tok['id']}={tok['secret']}"}
-        first = requests.get(f"{ep['api_url']}/api2/json/nodes", headers=headers, verify=False, timeout=10)
+        first = requests.get(
+            f"{ep['api_url']}/api2/json/nodes", headers=headers, verify=False, timeout=10
+        )
         assert (first.status_code, first.reason) == (503, "warming up")
-        second = requests.get(f"{ep['api_url']}/api2/json/nodes", headers=headers, verify=False, timeout=10)
+        second = requests.get(
+            f"{ep['api_url']}/api2/json/nodes", headers=headers, verify=False, timeout=10
+        )
         assert second.json()["data"][0]["node"] == "pve-sim"
     finally:
         proc.send_signal(signal.SIGTERM)

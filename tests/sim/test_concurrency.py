@@ -16,7 +16,9 @@ def test_config_put_during_resize_times_out(sim_factory: Any) -> None:
     """The seed's F4: a resize task holds the config lock; a PUT meanwhile gets the 500."""
     sim = sim_factory(manual_clock=True)
     agent, root = proxmox_for(sim, "agent"), proxmox_for(sim, "root")
-    archive_upid = root.nodes(sim.state.node).lxc.post(vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:8")
+    archive_upid = root.nodes(sim.state.node).lxc.post(
+        vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:8"
+    )
     sim.advance(60)
     assert exitstatus(root, sim, archive_upid) == "OK"
     dump = root.nodes(sim.state.node).vzdump.post(vmid="9000", mode="stop")
@@ -33,7 +35,9 @@ def test_config_put_during_resize_times_out(sim_factory: Any) -> None:
     errors: list[Any] = []
 
     def put() -> None:
-        errors.append(error_of(agent.nodes(sim.state.node).lxc(101).config.put, mp0="local-lvm:1,mp=/data"))
+        errors.append(
+            error_of(agent.nodes(sim.state.node).lxc(101).config.put, mp0="local-lvm:1,mp=/data")
+        )
 
     thread = threading.Thread(target=put)
     thread.start()
@@ -47,7 +51,9 @@ def test_config_put_during_resize_times_out(sim_factory: Any) -> None:
 def test_scaled_clock_tasks_progress(sim_factory: Any) -> None:
     sim = sim_factory(time_scale=0.001)
     root = proxmox_for(sim, "root")
-    upid = root.nodes(sim.state.node).lxc.post(vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:4")
+    upid = root.nodes(sim.state.node).lxc.post(
+        vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:4"
+    )
     assert sim.state.wait_idle(timeout=10)
     assert exitstatus(root, sim, upid) == "OK"
 

@@ -60,8 +60,8 @@ def test_drop_connection(sim: SimServer, sim_client: Any) -> None:
 
 def test_task_fault(sim: SimServer, sim_root: Any) -> None:
     create_golden(sim_root, sim)
-    sim.add_task_fault("vzstart", "command 'systemctl start pve-container@9000' failed: exit code 1",
-                       vmid=9000)  # fmt: skip
+    failure = "command 'systemctl start pve-container@9000' failed: exit code 1"
+    sim.add_task_fault("vzstart", failure, vmid=9000)
     res = sim_root.nodes(sim.state.node).lxc(9000).status.start
     assert exitstatus(sim_root, sim, res.post()).startswith("command 'systemctl start")
     assert sim.state.cts[9000].status == "stopped"
@@ -71,7 +71,11 @@ def test_task_fault(sim: SimServer, sim_root: Any) -> None:
 def test_hold_lock(sim_factory: Any) -> None:
     sim = sim_factory(manual_clock=True)
     root = proxmox_for(sim, "root")
-    upid = root.nodes(sim.state.node).lxc.post(vmid=9000, ostemplate="local:vztmpl/debian-13-standard_13.1-2_amd64.tar.zst", rootfs="local-lvm:4")  # noqa: E501
+    upid = root.nodes(sim.state.node).lxc.post(
+        vmid=9000,
+        ostemplate="local:vztmpl/debian-13-standard_13.1-2_amd64.tar.zst",
+        rootfs="local-lvm:4",
+    )
     sim.advance(30)
     assert exitstatus(root, sim, upid) == "OK"
     sim.hold_lock(9000, 20)
@@ -91,7 +95,9 @@ def test_hold_lock(sim_factory: Any) -> None:
 def test_control_api(sim: SimServer, sim_root: Any, sim_client: Any) -> None:
     create_golden(sim_root, sim)
     ctl = sim_client("_sim")
-    rule = ctl("faults/http").post(method="GET", path="/nodes/{node}/lxc", status=502, message="bad gw")
+    rule = ctl("faults/http").post(
+        method="GET", path="/nodes/{node}/lxc", status=502, message="bad gw"
+    )
     exc = error_of(sim_client.nodes(sim.state.node).lxc.get)
     assert (exc.status_code, exc.content) == (502, "bad gw")
     ctl("faults/task").post(type="vzstart", exitstatus="boom", vmid=9000, times=0)

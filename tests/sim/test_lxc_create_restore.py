@@ -143,7 +143,9 @@ def test_template_archive_restores_as_template(sim: SimServer, sim_root: Any) ->
     assert conf["rootfs"].startswith("local-lvm:base-9000-disk-0")
     upid = sim_root.nodes(sim.state.node).vzdump.post(vmid="9000", mode="stop", compress="zstd")
     assert exitstatus(sim_root, sim, upid) == "OK"
-    archive = sim_root.nodes(sim.state.node).storage("local").content.get(content="backup")[0]["volid"]
+    archive = (
+        sim_root.nodes(sim.state.node).storage("local").content.get(content="backup")[0]["volid"]
+    )
     upid = restore(sim_root, sim, archive, 107, rootfs="local-lvm:8", template=0)
     assert exitstatus(sim_root, sim, upid) == "OK"
     assert config(sim_root, sim, 107)["template"] == 1
@@ -168,7 +170,9 @@ def test_restore_drops_raw_lxc_without_root(sim: SimServer, sim_root: Any, sim_c
     sim.state.save_ct(ct)
     archive = sim_root.nodes(sim.state.node).vzdump.post(vmid="9000", mode="stop")
     assert exitstatus(sim_root, sim, archive) == "OK"
-    volid = sim_root.nodes(sim.state.node).storage("local").content.get(content="backup")[0]["volid"]
+    volid = (
+        sim_root.nodes(sim.state.node).storage("local").content.get(content="backup")[0]["volid"]
+    )
     assert volid.endswith(".tar")  # compress defaults to 0
     upid = restore(sim_client, sim, volid, 109, rootfs="local-lvm:8")
     assert exitstatus(sim_client, sim, upid) == "WARNINGS: 1"
@@ -186,7 +190,8 @@ def test_restore_drops_raw_lxc_without_root(sim: SimServer, sim_root: Any, sim_c
          "mount points configured, but 'rootfs' not set - aborting", None),
         ({"vmid": 131}, 400, "Parameter verification failed.",
          {"storage": "storage 'local' does not support container directories"}),
-        ({"vmid": 132, "rootfs": "local-lvm:4", "bogus": "1"}, 400, "Parameter verification failed.",
+        ({"vmid": 132, "rootfs": "local-lvm:4", "bogus": "1"}, 400,
+         "Parameter verification failed.",
          {"bogus": "property is not defined in schema and the schema does not allow additional "
                    "properties"}),
         ({"vmid": 133, "rootfs": "local-lvm:4", "net0": "name=eth0,hwaddr=BD:24:11:00:00:01"}, 400,
@@ -199,6 +204,7 @@ def test_restore_drops_raw_lxc_without_root(sim: SimServer, sim_root: Any, sim_c
 def test_create_sync_errors(
     sim: SimServer,
     sim_root: Any,
+    *,
     params: dict[str, Any],
     status: int,
     message: str,
@@ -212,12 +218,17 @@ def test_create_sync_errors(
 def test_restore_needs_backup_content(sim: SimServer, sim_root: Any) -> None:
     exc = error_of(restore, sim_root, sim, TEMPLATE_VOLID, 140, rootfs="local-lvm:4")
     assert exc.status_code == 500
-    assert exc.content == f"unable to use volume {TEMPLATE_VOLID} - content type needs to be 'backup'"
+    assert (
+        exc.content == f"unable to use volume {TEMPLATE_VOLID} - content type needs to be 'backup'"
+    )
 
 
 def test_force_restore_over_existing(sim: SimServer, sim_root: Any) -> None:
     archive = make_archive(sim_root, sim)
-    assert exitstatus(sim_root, sim, restore(sim_root, sim, archive, 141, rootfs="local-lvm:8")) == "OK"
+    assert (
+        exitstatus(sim_root, sim, restore(sim_root, sim, archive, 141, rootfs="local-lvm:8"))
+        == "OK"
+    )
     upid = restore(sim_root, sim, archive, 141, rootfs="local-lvm:9", force=1)
     assert exitstatus(sim_root, sim, upid) == "OK"
     assert config(sim_root, sim, 141)["rootfs"] == "local-lvm:vm-141-disk-0,size=9G"

@@ -43,12 +43,17 @@ def test_config_put_is_sync_and_regenerates_mac(sim: SimServer, sim_client: Any,
     assert lxc(sim_client, sim, ct).config.put(net0="name=eth0,bridge=vmbr0,ip=dhcp") is None
     after = config(sim_client, sim, ct)["net0"]
     assert after != before
-    assert re.fullmatch(r"name=eth0,bridge=vmbr0,hwaddr=BC:24:11(:[0-9A-F]{2}){3},ip=dhcp,type=veth", after)
+    assert re.fullmatch(
+        r"name=eth0,bridge=vmbr0,hwaddr=BC:24:11(:[0-9A-F]{2}){3},ip=dhcp,type=veth", after
+    )
 
 
 def test_config_put_allocates_mount_point(sim: SimServer, sim_client: Any, ct: int) -> None:
     lxc(sim_client, sim, ct).config.put(mp0="local-lvm:3,mp=/mnt/data,backup=1")
-    assert config(sim_client, sim, ct)["mp0"] == "local-lvm:vm-101-disk-1,mp=/mnt/data,backup=1,size=3G"
+    assert (
+        config(sim_client, sim, ct)["mp0"]
+        == "local-lvm:vm-101-disk-1,mp=/mnt/data,backup=1,size=3G"
+    )
     lxc(sim_client, sim, ct).config.put(delete="mp0")
     conf = config(sim_client, sim, ct)
     assert "mp0" not in conf and conf["unused0"] == "local-lvm:vm-101-disk-1"
@@ -71,7 +76,7 @@ def test_config_put_allocates_mount_point(sim: SimServer, sim_client: Any, ct: i
     ],
 )  # fmt: skip
 def test_config_put_errors(
-    sim: SimServer, sim_client: Any, ct: int, params: dict[str, Any], status: int, message: str
+    sim: SimServer, sim_client: Any, ct: int, *, params: dict[str, Any], status: int, message: str
 ) -> None:
     exc = error_of(lxc(sim_client, sim, ct).config.put, **params)
     assert (exc.status_code, exc.content) == (status, message)
@@ -101,7 +106,7 @@ def test_missing_ct(sim: SimServer, sim_client: Any) -> None:
     ],
 )
 def test_resize(
-    sim: SimServer, sim_client: Any, ct: int, size: str, expected: str | None, error: str | None
+    sim: SimServer, sim_client: Any, ct: int, *, size: str, expected: str | None, error: str | None
 ) -> None:
     res = lxc(sim_client, sim, ct).resize
     if error is not None:
@@ -130,7 +135,10 @@ def test_power_cycle_and_interfaces(sim: SimServer, sim_client: Any, ct: int) ->
     assert ifaces["eth0"]["inet"].startswith("127.77.") and ifaces["eth0"]["inet"].endswith("/16")
     assert ifaces["lo"]["inet"] == "127.0.0.1/8"
     exc = error_of(sim_client.nodes(sim.state.node).lxc(ct).delete)
-    assert (exc.status_code, exc.content) == (500, "unable to destroy CT 101 - container is running")
+    assert (exc.status_code, exc.content) == (
+        500,
+        "unable to destroy CT 101 - container is running",
+    )
     assert exitstatus(sim_client, sim, res.status.shutdown.post()) == "OK"
     exc = error_of(res.status.stop.post)
     assert (exc.status_code, exc.content) == (500, "CT 101 not running")
@@ -145,7 +153,10 @@ def test_skiplock_is_root_only(sim: SimServer, sim_client: Any, ct: int) -> None
 def test_same_mac_is_an_l2_collision(sim: SimServer, sim_root: Any) -> None:
     archive = make_archive(sim_root, sim)
     for vmid in (201, 202):
-        assert exitstatus(sim_root, sim, restore(sim_root, sim, archive, vmid, rootfs="local-lvm:8")) == "OK"
+        assert (
+            exitstatus(sim_root, sim, restore(sim_root, sim, archive, vmid, rootfs="local-lvm:8"))
+            == "OK"
+        )
         assert exitstatus(sim_root, sim, lxc(sim_root, sim, vmid).status.start.post()) == "OK"
     audit = sim.audit()
     assert audit["l2_collisions"] == [
@@ -193,7 +204,10 @@ def test_version_nodes_unknown_path(sim: SimServer, sim_client: Any) -> None:
     assert sim_client.version.get()["release"] == "9.1"
     assert [n["node"] for n in sim_client.nodes.get()] == ["pve-sim"]
     exc = error_of(sim_client.nodes(sim.state.node).qemu.get)
-    assert (exc.status_code, exc.content) == (501, "Method 'GET /nodes/pve-sim/qemu' not implemented")
+    assert (exc.status_code, exc.content) == (
+        501,
+        "Method 'GET /nodes/pve-sim/qemu' not implemented",
+    )
     exc = error_of(sim_client.nodes("other").lxc.get)
     assert (exc.status_code, exc.content) == (500, "no such cluster node 'other'")
 

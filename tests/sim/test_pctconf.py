@@ -31,13 +31,22 @@ def test_golden_round_trip() -> None:
 def test_description_and_raw_lines() -> None:
     conf = {"hostname": "a", "description": "owner=x\nline 2 %", "memory": "512"}
     text = pctconf.render(conf, [("lxc.apparmor.profile", "unconfined")])
-    assert text == "#owner=x\n#line 2 %25\nhostname: a\nmemory: 512\nlxc.apparmor.profile: unconfined\n"
+    assert (
+        text
+        == "#owner=x\n#line 2 %25\nhostname: a\nmemory: 512\nlxc.apparmor.profile: unconfined\n"
+    )
     back, raw = pctconf.parse(text)
     assert back == conf and raw == [("lxc.apparmor.profile", "unconfined")]
 
 
 def test_property_string_order() -> None:
-    net = {"type": "veth", "ip": "dhcp", "hwaddr": "BC:24:11:00:00:01", "bridge": "vmbr0", "name": "eth0"}
+    net = {
+        "type": "veth",
+        "ip": "dhcp",
+        "hwaddr": "BC:24:11:00:00:01",
+        "bridge": "vmbr0",
+        "name": "eth0",
+    }
     assert propstr.render(net, NET_FORMAT) == (
         "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:00:01,ip=dhcp,type=veth"
     )

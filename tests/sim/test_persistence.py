@@ -32,7 +32,9 @@ def test_restart_keeps_state(sim_factory: Any) -> None:
 def test_running_task_fails_after_restart(sim_factory: Any) -> None:
     sim = sim_factory(manual_clock=True)
     root = proxmox_for(sim, "root")
-    upid = root.nodes(sim.state.node).lxc.post(vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:4")
+    upid = root.nodes(sim.state.node).lxc.post(
+        vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:4"
+    )
     assert root.nodes(sim.state.node).tasks(upid).status.get()["status"] == "running"
     assert root.nodes(sim.state.node).lxc(9000).config.get()["lock"] == "create"
     sim.restart()
@@ -47,7 +49,9 @@ def test_running_task_fails_after_restart(sim_factory: Any) -> None:
 def test_control_api_restart(sim_factory: Any) -> None:
     sim = sim_factory(manual_clock=True)
     root = proxmox_for(sim, "root")
-    upid = root.nodes(sim.state.node).lxc.post(vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:4")
+    upid = root.nodes(sim.state.node).lxc.post(
+        vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:4"
+    )
     root("_sim/restart").post()
     status = root.nodes(sim.state.node).tasks(upid).status.get()
     assert status["exitstatus"] == "unexpected status"

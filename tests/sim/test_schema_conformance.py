@@ -9,6 +9,7 @@ accept must be refused by name (never ignored).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,13 @@ from felhom_provider.sim import routes
 from felhom_provider.sim.params import ENDPOINT_PARAMS, OUTSIDE_SUBSET, Spec
 from felhom_provider.sim.server import SimServer
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / ".." / "shared" / "pve-api" / "schema-subset.json"
+SCHEMA_PATH = (
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "pve-api" / "schema-subset.json"
+)
 COMPARED = ("enum", "requires", "maxLength", "minLength")
 
 
 def _schema() -> dict[str, Any]:
-    import json
-
     return dict(json.loads(SCHEMA_PATH.read_text())["endpoints"])
 
 
@@ -96,11 +97,18 @@ def test_endpoints_outside_the_extract_are_known() -> None:
     assert outside == set(OUTSIDE_SUBSET)
 
 
+SAMPLE_UPID = "UPID:pve-sim:00000001:00000001:00000001:x::root@pam:"
+
+
 def _concrete(path: str) -> str:
-    return (
-        path.replace("{node}", "pve-sim").replace("{vmid}", "100")
-        .replace("{storage}", "local").replace("{upid}", "UPID:pve-sim:00000001:00000001:00000001:x::root@pam:")
-    )  # fmt: skip
+    for name, value in (
+        ("node", "pve-sim"),
+        ("vmid", "100"),
+        ("storage", "local"),
+        ("upid", SAMPLE_UPID),
+    ):
+        path = path.replace("{" + name + "}", value)
+    return path
 
 
 REQUIRED = [
@@ -112,7 +120,9 @@ REQUIRED = [
 
 
 @pytest.mark.parametrize(("method", "path", "name"), REQUIRED)
-def test_required_parameters_are_enforced(sim: SimServer, method: str, path: str, name: str) -> None:
+def test_required_parameters_are_enforced(
+    sim: SimServer, method: str, path: str, name: str
+) -> None:
     token = sim.endpoint["tokens"]["agent"]
     headers = {"Authorization": f"PVEAPIToken={token['id']}={token['secret']}"}
     url = f"{sim.endpoint['api_url']}/api2/json{_concrete(path)}"
@@ -126,8 +136,11 @@ def test_unknown_parameter_is_refused(sim: SimServer, method: str, path: str) ->
     token = sim.endpoint["tokens"]["agent"]
     headers = {"Authorization": f"PVEAPIToken={token['id']}={token['secret']}"}
     url = f"{sim.endpoint['api_url']}/api2/json{_concrete(path)}"
-    key = "params" if method in ("GET", "DELETE") else "data"
-    resp = requests.request(method, url, headers=headers, verify=False, timeout=10, **{key: {"zzz": "1"}})
+    query = {"zzz": "1"} if method in ("GET", "DELETE") else None
+    body = None if query else {"zzz": "1"}
+    resp = requests.request(
+        method, url, headers=headers, verify=False, timeout=10, params=query, data=body
+    )
     assert resp.status_code == 400
     assert resp.json()["errors"]["zzz"] == (
         "property is not defined in schema and the schema does not allow additional properties"
