@@ -2,7 +2,8 @@
 
 A volume is a registry entry (volid, size, owner vmid, content type); backup archives are
 also real files under ``<state>/storage/local/dump`` holding the CT's pct.conf and guest
-payload (see ``backup.py``). The registry is persisted to ``storage.json``.
+payload (see ``backup.py``). The registry is persisted one small JSON file per volume under
+``<state>/volumes`` so that allocating a disk costs one write, not a rewrite of all volumes.
 
 Not imitated: thin-pool overcommit accounting beyond a simple sum, storage.cfg editing,
 shared storages, other plugin types, the ``import``/``iso``/``snippets`` content types.
@@ -92,26 +93,25 @@ class StorageRegistry:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._path = root / "storage.json"
+        self._dir = root / "volumes"
         self._lock = threading.RLock()
         self.volumes: dict[str, Volume] = {}
 
     def load(self, now: float) -> None:
         """Load the registry; on first start preload the Debian 13 template."""
-        data = read_json(self._path)
-        if data is None:
-            self.volumes[TEMPLATE_VOLID] = Volume(
-                TEMPLATE_VOLID, "vztmpl", 126_345_216, 0, "tzst", int(now)
-            )
-            self.save()
+        if not self._dir.is_dir():
+            self.add(Volume(TEMPLATE_VOLID, "vztmpl", 126_345_216, 0, "tzst", int(now)))
             return
-        self.volumes = {v["volid"]: Volume(**v) for v in data["volumes"]}
+        for path in self._dir.glob("*.json"):
+            data = read_json(path)
+            if isinstance(data, dict):
+                self.volumes[data["volid"]] = Volume(**data)
 
-    def save(self) -> None:
-        """Persist the registry atomically."""
-        with self._lock:
-            data = {"volumes": [asdict(v) for v in self.volumes.values()]}
-        atomic_write_json(self._path, data)
+    def _file(self, volid: str) -> Path:
+        return self._dir / (volid.replace(":", "_").replace("/", "+") + ".json")
+
+    def _save(self, vol: Volume) -> None:
+        atomic_write_json(self._file(vol.volid), asdict(vol))
 
     def dump_dir(self) -> Path:
         """Where ``local``'s backup archives live on disk."""
@@ -130,20 +130,21 @@ class StorageRegistry:
                 n += 1
             vol = Volume(f"{storage}:vm-{vmid}-disk-{n}", "rootdir", size, vmid, "raw", int(now))
             self.volumes[vol.volid] = vol
-        self.save()
+        self._save(vol)
         return vol
 
     def add(self, vol: Volume) -> None:
         """Register an existing volume (e.g. a new backup archive)."""
         with self._lock:
             self.volumes[vol.volid] = vol
-        self.save()
+        self._save(vol)
 
     def resize(self, volid: str, size: int) -> None:
         """Set a volume's size in bytes."""
         with self._lock:
-            self.volumes[volid].size = size
-        self.save()
+            vol = self.volumes[volid]
+            vol.size = size
+        self._save(vol)
 
     def free(self, volid: str) -> None:
         """Delete a volume (and its archive file for backups)."""
@@ -151,7 +152,7 @@ class StorageRegistry:
             vol = self.volumes.pop(volid, None)
         if vol is not None and vol.content == "backup":
             (self.dump_dir() / volid.rsplit("/", maxsplit=1)[-1]).unlink(missing_ok=True)
-        self.save()
+        self._file(volid).unlink(missing_ok=True)
 
     def owned_by(self, vmid: int) -> list[Volume]:
         """Disk volumes (not backups) owned by ``vmid``."""
