@@ -3,9 +3,12 @@
 The simulator keeps an opaque, JSON-able ``guest`` payload per CT. It does not interpret
 it; a guest model (``felhom_provider.sim.guest``) does, through ``GuestHooks``:
 
-* ``on_template_create(ct)`` returns the payload of a CT created from the vztmpl template;
+* ``on_template_create(ct)`` returns the payload of a CT created from the vztmpl template
+  (during the call ``ct.guest["create"]`` holds the request's ``ssh-public-keys`` and whether
+  a ``password`` was given);
 * ``on_start(ct, lease_ip)`` runs when a start task completes (``lease_ip`` is net0's DHCP
-  address, or None);
+  address, or None), and again for CTs found running when the state is loaded after a
+  restart (the guests kept running while the API daemon was down);
 * ``on_stop(ct)`` runs when a stop/shutdown task completes (or before a destroy/backup of a
   running CT);
 * ``on_destroy(ct)`` runs when a destroy task completes.
