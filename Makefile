@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The toolchain installer prints the directory holding pulumi and its Python plugins.
 PULUMI_BIN_FILE := $(VENV)/pulumi-bin
 
-.PHONY: setup venv toolchain test lint unit e2e demo demo-down bench clean
+.PHONY: setup venv toolchain test lint unit e2e demo demo-down bench bench-sim clean
 
 setup: venv toolchain
 
@@ -46,7 +46,10 @@ demo-down:
 	@scripts/demo-down.sh
 
 bench: venv
-	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
+	$(PY) bench/bringup.py
+
+bench-sim: venv
+	$(PY) bench/sim_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
