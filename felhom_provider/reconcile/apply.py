@@ -51,6 +51,7 @@ class Applier:
         task_timeout_s: float,
         poll_s: float = 1.0,
         find_attempts: int = 5,
+        lock_wait_s: float = 120.0,
     ) -> None:
         self.client = client
         self.progress = progress
@@ -59,6 +60,7 @@ class Applier:
         self.task_timeout_s = task_timeout_s
         self.poll_s = poll_s
         self.find_attempts = find_attempts
+        self.lock_wait_s = lock_wait_s
 
     def dispatch(self, kind: str, vmid: int, send: Callable[[], Any]) -> Any:
         """Send a task-starting call once and return its UPID.
@@ -110,9 +112,11 @@ class Applier:
         """Wait until the CT has no ``lock:`` (a task of ours or PVE's still holds it).
 
         Compensation must wait for the server task (field anchors §5 item 16): destroying
-        during ``lock: create`` fails. Returns the config, or None when the CT is gone.
+        during ``lock: create`` fails. The wait is bounded by ``lock_wait_s`` (a lock left by
+        a task that died never clears by itself; the caller then reports the CT). Returns
+        the config, or None when the CT is gone.
         """
-        deadline = self.clock() + self.task_timeout_s
+        deadline = self.clock() + min(self.task_timeout_s, self.lock_wait_s)
         while True:
             try:
                 config = self.client.get_config(vmid)
@@ -141,7 +145,8 @@ class Applier:
             )
         if config.get("lock"):
             raise PveError(
-                f"CT {vmid} is still locked ({config['lock']}) after waiting",
+                f"CT {vmid} is still locked ({config['lock']}) after {self.lock_wait_s:g}s; "
+                f"the task holding it died: `pct unlock {vmid}` on the node, then delete it",
                 vmid=vmid,
                 step="destroy",
             )
