@@ -131,6 +131,9 @@ class GuestEngine:
 
     def _create(self, run: Run) -> GuestState:
         spec, say, applier = run.spec, run.say, self._applier(run.say)
+        run.step = "preflight"
+        # One GET names every missing privilege before anything changes.
+        self.client.preflight(required_privileges(spec))
         run.step = "verify-archive"
         say(f"verifying archive {spec.archive} (extractconfig)")
         raw = self.client.extractconfig(spec.archive)
@@ -147,9 +150,6 @@ class GuestEngine:
                 guest=spec.name,
                 step=run.step,
             )
-        run.step = "preflight"
-        # One GET names every missing privilege before anything changes.
-        self.client.preflight(required_privileges(spec))
         run.step = "adopt"
         vmid = adopt(run, applier)
         if vmid is None:

@@ -114,7 +114,7 @@ class Journal:
     def leftovers(self) -> list[str]:
         """Human-readable list of effects whose undo failed or never ran."""
         return [
-            _describe(e.undo)
+            _describe(e.undo) + (f": {e.error}" if e.status == "undo-failed" and e.error else "")
             for e in self.entries
             if e.undo is not None and e.status in ("pending", "done", "undo-failed")
         ]

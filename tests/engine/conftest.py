@@ -86,7 +86,7 @@ def _build(tmp: Path, name: str, *, keygen_unit: bool) -> tuple[Path, GoldenStat
                           template=TEMPLATE)  # fmt: skip
         original = golden_steps.bake_keygen_unit
         if not keygen_unit:
-            golden_steps.bake_keygen_unit = list  # type: ignore[assignment]
+            golden_steps.bake_keygen_unit = list
         try:
             state = GoldenEngine(client_for(sim), node_shell(sim)).build(spec)
         finally:

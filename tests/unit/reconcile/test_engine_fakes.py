@@ -119,7 +119,7 @@ def test_undo_failure_names_what_is_left() -> None:
     with pytest.raises(RollbackError) as info:
         engine(pve).create(spec())
     vmid = next(iter(pve.cts))
-    assert info.value.leftovers == [f"CT {vmid} on node pve (destroy not done)"]
+    assert info.value.leftovers == [f"CT {vmid} on node pve (destroy not done): storage went away"]
     assert isinstance(info.value.cause, TaskFailedError)
 
 
