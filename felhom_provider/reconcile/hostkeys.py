@@ -10,6 +10,7 @@ and a node shell exists, it runs ``pct exec <vmid> -- ssh-keygen -A`` and restar
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -22,10 +23,15 @@ REGENERATE = (("ssh-keygen", "-A"), ("systemctl", "restart", "ssh"))
 PROBE_TIMEOUT_S = 5.0
 
 
+#: The key types ``ssh-keygen -A`` creates (RSA, ECDSA P-256, Ed25519: ssh-keygen(1)), which
+#: is what the baked unit and the fallback make; one handshake each, P-384/P-521 not probed.
+KEYGEN_A_ALGORITHMS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512")
+
+
 def _default_probe() -> HostKeyProbe:
     from felhom_provider.guest.hostkeys import probe_host_keys  # noqa: PLC0415
 
-    return probe_host_keys
+    return functools.partial(probe_host_keys, algorithms=KEYGEN_A_ALGORITHMS)
 
 
 def check_exec(result: Any, argv: tuple[str, ...], vmid: int) -> None:
