@@ -36,11 +36,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from felhom_provider.guest.hostkeys import probe_host_keys
 from felhom_provider.guest.ssh import NodeShellSettings, ParamikoNodeShell
 from felhom_provider.pve import PveClient, PveEndpoint
 from felhom_provider.reconcile import GoldenEngine, GoldenSpec, GuestEngine, GuestSpec
 from felhom_provider.reconcile.apply import lease_of
+from felhom_provider.reconcile.hostkeys import default_probe
 from felhom_provider.reconcile.model import MountSpec
 from felhom_provider.sim.clock import DEFAULT_DURATIONS
 
@@ -115,7 +115,8 @@ def wait_online(client: PveClient, vmid: int, port: int) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"CT {vmid}: no lease")
             time.sleep(1.0)
-    while not probe_host_keys(ip, port, 5.0):
+    probe = default_probe()  # the same handshakes the engine does
+    while not probe(ip, port, 5.0):
         if time.monotonic() > deadline:
             raise RuntimeError(f"CT {vmid}: no host keys")
         time.sleep(1.0)

@@ -28,7 +28,8 @@ PROBE_TIMEOUT_S = 5.0
 KEYGEN_A_ALGORITHMS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512")
 
 
-def _default_probe() -> HostKeyProbe:
+def default_probe() -> HostKeyProbe:
+    """``guest.hostkeys.probe_host_keys`` limited to :data:`KEYGEN_A_ALGORITHMS`."""
     from felhom_provider.guest.hostkeys import probe_host_keys  # noqa: PLC0415
 
     return functools.partial(probe_host_keys, algorithms=KEYGEN_A_ALGORITHMS)
@@ -72,7 +73,7 @@ class HostKeys:
     def probe(self) -> HostKeyProbe:
         """The probe function (``felhom_provider.guest.hostkeys`` unless injected)."""
         if self._probe is None:
-            self._probe = _default_probe()
+            self._probe = default_probe()
         return self._probe
 
     def probe_once(self, ip: str) -> dict[str, str]:
