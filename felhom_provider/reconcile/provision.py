@@ -8,6 +8,7 @@ adoption of a half-made guest a killed run left behind (DESIGN §2.3, §2.9, §2
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -117,18 +118,20 @@ def restore(
     spec = run.spec
     with locks.restore_slots(spec.node, slots):
         for attempt in range(1, attempts + 1):
-            with locks.allocation_lock(spec.node):
-                run.step = "allocate-vmid"
-                vmid = spec.vmid if spec.vmid is not None else int(applier.client.next_vmid())
-                try:
-                    entry_upid = _dispatch(run, applier, vmid, archive_cfg)
-                except AlreadyExistsError as exc:
-                    if spec.vmid is not None or attempt == attempts:
-                        raise
-                    run.say(f"VMID {vmid} was taken meanwhile ({exc.pve_message}); re-rolling")
-                    continue
-            entry, upid = entry_upid
-            with locks.inflight(spec.node, vmid):
+            with ExitStack() as inflight:
+                with locks.allocation_lock(spec.node):
+                    run.step = "allocate-vmid"
+                    vmid = spec.vmid if spec.vmid is not None else int(applier.client.next_vmid())
+                    # In flight from before the POST: the CT shows ``lock: create`` as soon as
+                    # PVE takes the request, and a concurrent adoption scan must not wait on it.
+                    inflight.enter_context(locks.inflight(spec.node, vmid))
+                    try:
+                        entry, upid = _dispatch(run, applier, vmid, archive_cfg)
+                    except AlreadyExistsError as exc:
+                        if spec.vmid is not None or attempt == attempts:
+                            raise
+                        run.say(f"VMID {vmid} was taken meanwhile ({exc.pve_message}); re-rolling")
+                        continue
                 run.vmid = vmid
                 result = applier.wait(upid, "restore")
             exitstatus = str(getattr(result, "exitstatus", "OK"))
