@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from urllib.parse import unquote
 
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -20,6 +21,8 @@ _UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 GIB = 1 << 30
 # "STORAGE:SIZE_IN_GiB" asks PVE to allocate a new volume (Config.pm apply_pending_mountpoint).
 _NEW_VOLUME_RE = re.compile(r"^[a-zA-Z][\w.-]*:\d+(?:\.\d+)?$")
+_MP_KEY_RE = re.compile(r"^mp(\d+)$")
+_TAG_SPLIT_RE = re.compile(r"[;, ]+")
 
 
 def parse_property_string(text: str, *, default_key: str | None = None) -> dict[str, str]:
@@ -206,9 +209,9 @@ class Mount:
         return format_property_string(values, default_key="volume", required=("mp",))
 
 
-def parse_features(text: str) -> dict[str, str]:
-    """``"keyctl=1,nesting=1"`` → ``{"keyctl": "1", "nesting": "1"}`` (empty text → ``{}``)."""
-    return parse_property_string(text) if text.strip() else {}
+def parse_features(text: str | None) -> dict[str, str]:
+    """``"keyctl=1,nesting=1"`` → ``{"keyctl": "1", "nesting": "1"}`` (empty or None → ``{}``)."""
+    return parse_property_string(text) if text and text.strip() else {}
 
 
 def format_features(features: Mapping[str, str | int | bool]) -> str:
@@ -246,3 +249,47 @@ def parse_pct_conf(text: str) -> dict[str, str]:
     if description and "description" not in conf:
         conf["description"] = "\n".join(description)
     return conf
+
+
+# --- values of a CT config (``GET …/config`` or ``parse_pct_conf``) --------------------------
+
+
+def config_property(
+    config: Mapping[str, Any], key: str, *, default_key: str | None = None
+) -> dict[str, str]:
+    """A property-string key of a CT config as a dict; ``{}`` when the key is absent."""
+    text = str(config.get(key) or "")
+    return parse_property_string(text, default_key=default_key) if text else {}
+
+
+def config_mount(config: Mapping[str, Any], key: str) -> Mount | None:
+    """The ``rootfs``/``mpN`` value of a CT config, or None when the key is absent."""
+    text = str(config.get(key) or "")
+    return Mount.parse(text) if text else None
+
+
+def mount_keys(config: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """``(index, value)`` for every ``mpN`` key of a CT config, ordered by index."""
+    found = []
+    for key, value in config.items():
+        match = _MP_KEY_RE.match(str(key))
+        if match:
+            found.append((int(match.group(1)), str(value)))
+    return sorted(found)
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    """A config number; PVE's JSON sends numbers as ints or strings."""
+    if value is None or value == "":
+        return default
+    return int(str(value).strip())
+
+
+def as_bool(value: Any) -> bool:
+    """A config boolean: ``1``/``0`` as ints or strings."""
+    return str(value).strip() in ("1", "true", "yes", "on")
+
+
+def split_tags(value: Any) -> tuple[str, ...]:
+    """A tag list: PVE prints ``;``-separated and also accepts ``,`` and spaces."""
+    return tuple(t for t in _TAG_SPLIT_RE.split(str(value or "").strip()) if t)

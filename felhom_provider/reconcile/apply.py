@@ -22,8 +22,8 @@ from felhom_provider.errors import (
     PveError,
     TransientPveError,
 )
+from felhom_provider.reconcile.model import owner_of
 from felhom_provider.reconcile.ports import Progress, PveApi
-from felhom_provider.reconcile.props import owner_of
 
 # Fallback window for a lost answer that carries no send time (DispatchLostError does).
 TASK_CLOCK_SKEW_S = 30.0

@@ -15,17 +15,19 @@ from functools import partial
 
 from felhom_provider.errors import FelhomError, HostKeyError, OwnershipError, VerificationError
 from felhom_provider.pve.permissions import guest_bringup_privileges
+from felhom_provider.pve.props import parse_pct_conf
 from felhom_provider.reconcile import locks
 from felhom_provider.reconcile.apply import Applier, lease_of, poll_until
 from felhom_provider.reconcile.compensate import compensate
 from felhom_provider.reconcile.hostkeys import HostKeys
 from felhom_provider.reconcile.journal import Journal
-from felhom_provider.reconcile.model import GuestSpec, GuestState
+from felhom_provider.reconcile.model import GuestSpec, GuestState, owner_of
 from felhom_provider.reconcile.observe import mac_of, state_from
-from felhom_provider.reconcile.plan import check_archive_config, plan_update, verify_readback
+from felhom_provider.reconcile.plan import check_archive_config
 from felhom_provider.reconcile.ports import HostKeyProbe, Progress, PveApi, ShellLike
-from felhom_provider.reconcile.props import owner_of, parse_pct_conf
 from felhom_provider.reconcile.provision import Run, adopt, config_or_none, restore
+from felhom_provider.reconcile.readback import verify_readback
+from felhom_provider.reconcile.update_plan import plan_update
 
 # vzdump names archives vzdump-lxc-<vmid>-<date>; restore checks VM.Backup on that vmid.
 _ARCHIVE_OWNER_RE = re.compile(r"vzdump-lxc-(\d+)-")

@@ -21,15 +21,15 @@ from felhom_provider.errors import (
     NotFoundError,
     VerificationError,
 )
+from felhom_provider.pve.props import parse_pct_conf
 from felhom_provider.reconcile import golden_steps as recipe
 from felhom_provider.reconcile.apply import Applier, lease_of, poll_until
 from felhom_provider.reconcile.compensate import compensate
 from felhom_provider.reconcile.hostkeys import check_exec
 from felhom_provider.reconcile.journal import Journal
-from felhom_provider.reconcile.model import GoldenSpec, GoldenState
+from felhom_provider.reconcile.model import GoldenSpec, GoldenState, owner_of
 from felhom_provider.reconcile.plan import check_archive_config
 from felhom_provider.reconcile.ports import GoldenApi, Progress, ShellLike
-from felhom_provider.reconcile.props import owner_of, parse_pct_conf
 
 
 @dataclass

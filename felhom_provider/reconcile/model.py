@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,6 +36,15 @@ MAX_MOUNTS = 256
 def marker_for(owner: str) -> str:
     """The description line that marks a guest as owned by ``owner``."""
     return f"{MARKER_PREFIX}{owner}"
+
+
+def owner_of(config: Mapping[str, Any]) -> str | None:
+    """The owner named by the marker in a CT config's description, or None."""
+    for raw in str(config.get("description") or "").splitlines():
+        line = raw.strip()
+        if line.startswith(MARKER_PREFIX):
+            return line[len(MARKER_PREFIX) :].strip()
+    return None
 
 
 def owner_tag(owner: str) -> str:

@@ -20,13 +20,14 @@ from felhom_provider.errors import (
     NotFoundError,
     VerificationError,
 )
+from felhom_provider.pve.props import split_tags
 from felhom_provider.reconcile import locks
 from felhom_provider.reconcile.apply import TASK_CLOCK_SKEW_S, Applier
 from felhom_provider.reconcile.journal import Journal
-from felhom_provider.reconcile.model import GuestSpec, owner_tag
-from felhom_provider.reconcile.plan import ArchiveFacts, plan_restore, verify_readback
+from felhom_provider.reconcile.model import GuestSpec, owner_of, owner_tag
+from felhom_provider.reconcile.plan import ArchiveFacts, plan_restore
 from felhom_provider.reconcile.ports import Progress
-from felhom_provider.reconcile.props import owner_of, split_tags
+from felhom_provider.reconcile.readback import verify_readback
 
 # Keys of the restore call that are not config overrides.
 _CALL_KEYS = ("vmid", "ostemplate", "restore")

@@ -27,8 +27,7 @@ from felhom_provider.reconcile import (
     GuestEngine,
     golden_steps,
 )
-from felhom_provider.reconcile.model import GuestSpec, MountSpec
-from felhom_provider.reconcile.props import owner_of
+from felhom_provider.reconcile.model import GuestSpec, MountSpec, owner_of
 from felhom_provider.sim.hooks import load_extensions
 from felhom_provider.sim.server import SimServer
 

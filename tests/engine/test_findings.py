@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from felhom_provider.errors import PermissionDeniedError, TaskFailedError, VerificationError
+from felhom_provider.pve.props import parse_pct_conf
 from felhom_provider.reconcile import GoldenEngine, GoldenSpec
 from felhom_provider.reconcile.golden_steps import KEYGEN_UNIT_PATH
 from felhom_provider.reconcile.plan import check_archive_config
-from felhom_provider.reconcile.props import parse_pct_conf
 from tests.engine.conftest import TEMPLATE, Env
 
 

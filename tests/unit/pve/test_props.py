@@ -11,15 +11,21 @@ from felhom_provider.pve.props import (
     Mount,
     Net,
     SizeSpec,
+    as_bool,
+    as_int,
+    config_mount,
+    config_property,
     format_features,
     format_property_string,
     format_size,
     gib,
     is_new_volume,
+    mount_keys,
     parse_features,
     parse_pct_conf,
     parse_property_string,
     parse_size,
+    split_tags,
 )
 
 # Values exactly as PVE prints them (pve-behaviour.md §9).
@@ -197,3 +203,45 @@ def test_parse_pct_conf():
     assert Net.parse(conf["net0"]).hwaddr == "BC:24:11:5E:7A:01"
     assert Mount.parse(conf["rootfs"]).size == 8 * GIB
     assert "template" not in conf
+
+
+# --- values of a CT config ------------------------------------------------------------------
+
+
+def test_config_property_absent_key_is_empty() -> None:
+    assert config_property({}, "net0", default_key="name") == {}
+    assert config_property({"net0": ""}, "net0") == {}
+    cfg = {"net0": "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:00:01"}
+    assert config_property(cfg, "net0")["hwaddr"] == "BC:24:11:00:00:01"
+
+
+def test_config_mount_reads_rootfs_and_mp() -> None:
+    cfg = {"rootfs": "local-lvm:vm-1-disk-0,size=10G", "mp3": "tank:vm-1-disk-1,mp=/d,size=1G"}
+    rootfs = config_mount(cfg, "rootfs")
+    assert rootfs is not None and (rootfs.storage, rootfs.size) == ("local-lvm", 10 * GIB)
+    assert config_mount(cfg, "mp0") is None
+    assert mount_keys({**cfg, "mp10": "x:1,mp=/e", "mpx": "y"}) == [
+        (3, "tank:vm-1-disk-1,mp=/d,size=1G"),
+        (10, "x:1,mp=/e"),
+    ]
+
+
+@pytest.mark.parametrize(("value", "want"), [(None, 7), ("", 7), ("2", 2), (" 3 ", 3), (4, 4)])
+def test_as_int(value: object, want: int) -> None:
+    assert as_int(value, 7) == want
+
+
+@pytest.mark.parametrize(
+    ("value", "want"), [(1, True), ("1", True), ("0", False), (0, False), (None, False)]
+)
+def test_as_bool(value: object, want: bool) -> None:
+    assert as_bool(value) is want
+
+
+def test_split_tags_accepts_pve_separators() -> None:
+    assert split_tags("felhom;web, db  x") == ("felhom", "web", "db", "x")
+    assert split_tags(None) == ()
+
+
+def test_parse_features_none_is_empty() -> None:
+    assert parse_features(None) == {}

@@ -15,6 +15,7 @@ from felhom_provider.reconcile.model import (
     GuestSpec,
     GuestState,
     MountSpec,
+    owner_of,
     owner_tag,
 )
 
@@ -172,3 +173,9 @@ def test_owner_tag_is_a_valid_pve_tag_and_stable() -> None:
     tag = owner_tag("felhom/dev/acme-web")
     assert tag == owner_tag("felhom/dev/acme-web") and tag.startswith("felhom-")
     assert tag != owner_tag("felhom/dev/acme-shop")
+
+
+def test_owner_of_reads_the_marker_line() -> None:
+    assert owner_of({"description": "note\nfelhom-owner=a/b/c \nfelhom-archive=x:y"}) == "a/b/c"
+    assert owner_of({"description": None}) is None
+    assert owner_of({}) is None

@@ -10,15 +10,11 @@ from typing import Any
 import pytest
 
 from felhom_provider.errors import ConfigError, VerificationError
+from felhom_provider.pve.props import parse_pct_conf, parse_property_string
 from felhom_provider.reconcile.model import GuestSpec, MountSpec, owner_tag
-from felhom_provider.reconcile.plan import (
-    check_archive_config,
-    desired_tags,
-    plan_restore,
-    plan_update,
-    verify_readback,
-)
-from felhom_provider.reconcile.props import parse_pct_conf, parse_property_string
+from felhom_provider.reconcile.plan import check_archive_config, desired_tags, plan_restore
+from felhom_provider.reconcile.readback import verify_readback
+from felhom_provider.reconcile.update_plan import plan_update
 
 from .fakes import GOLDEN_CONF, GOLDEN_MAC
 
@@ -97,7 +93,7 @@ def test_restore_net0_has_no_hwaddr(
     else:
         golden["net0"] = golden_net0
     net0 = plan_restore(spec(bridge=bridge), 123, golden)["net0"]
-    assert parse_property_string(net0, "name") == want  # F1: PVE fills a fresh MAC
+    assert parse_property_string(net0, default_key="name") == want  # F1: PVE fills a fresh MAC
 
 
 def test_restore_numbers_mounts_in_order() -> None:
