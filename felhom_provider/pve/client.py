@@ -167,9 +167,31 @@ class PveClient(PveTransport):
 
     # --- backup and storage -----------------------------------------------------------------
 
-    def vzdump(self, vmid: int, storage: str, mode: str = "stop", compress: str = "zstd") -> Upid:
-        """``POST /nodes/{node}/vzdump`` for one CT (``vzdump`` task)."""
-        params = {"vmid": str(vmid), "storage": storage, "mode": mode, "compress": compress}
+    def vzdump(
+        self,
+        vmid: int,
+        storage: str,
+        mode: str = "stop",
+        compress: str = "zstd",
+        *,
+        notes: str | None = None,
+    ) -> Upid:
+        """``POST /nodes/{node}/vzdump`` for one CT (``vzdump`` task).
+
+        Always ``remove=0``: PVE's default ``remove=1`` prunes older backups of this VMID by
+        the storage's retention, which could delete an older archive guests still restore
+        from. ``notes`` becomes the archive's notes (``notes-template``; PVE wants newline
+        and backslash escaped, which is done here).
+        """
+        params: dict[str, Any] = {
+            "vmid": str(vmid),
+            "storage": storage,
+            "mode": mode,
+            "compress": compress,
+            "remove": 0,
+        }
+        if notes is not None:
+            params["notes-template"] = notes.replace("\\", "\\\\").replace("\n", "\\n")
         raw = self._dispatch(
             "POST", "/nodes/{node}/vzdump", None, params, task_type="vzdump", vmid=vmid
         )

@@ -28,7 +28,7 @@ from felhom_provider.reconcile.compensate import compensate
 from felhom_provider.reconcile.hostkeys import check_exec
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState, owner_of
-from felhom_provider.reconcile.plan import check_archive_config
+from felhom_provider.reconcile.plan import ArchiveFacts, check_archive_config
 from felhom_provider.reconcile.ports import GoldenApi, Progress, ShellLike
 
 
@@ -164,17 +164,7 @@ class GoldenEngine:
             if entry.undo and entry.undo.get("op") == "destroy":
                 entry.status = "undone"
         say(f"golden archive {archive} ready (MAC {facts.mac}, hostname {facts.hostname})")
-        return GoldenState(
-            archive=archive,
-            size_bytes=int(item.get("size") or 0),
-            golden_mac=facts.mac or "",
-            golden_hostname=facts.hostname or "",
-            features=facts.features,
-            unprivileged=facts.unprivileged,
-            docker_driver=driver,
-            openssh_version=openssh,
-            created_at=_iso(item.get("ctime")),
-        )
+        return _state(archive, item, facts, docker_driver=driver, openssh_version=openssh)
 
     def _clean_leftovers(self, spec: GoldenSpec, applier: Applier, say: Progress) -> None:
         """A killed build leaves a build CT carrying our marker: destroy it (never reused)."""
@@ -242,15 +232,18 @@ class GoldenEngine:
         """``vzdump --mode stop --compress zstd`` to the archive storage; find the archive."""
         spec, vmid = b.spec, b.vmid
         b.say(f"vzdump CT {vmid} to {spec.archive_storage} (stop mode, zstd)")
-        # Stop mode, zstd (seed §2 step 4). Note PVE's default ``remove=1`` prunes older
-        # backups by the storage's retention (pve-behaviour §7); the client does not expose it.
+        # Stop mode, zstd (seed §2 step 4), ``remove=0`` (the client always sends it): PVE's
+        # default ``remove=1`` prunes older backups of this VMID by the storage's retention
+        # (pve-behaviour §7), and guests may still name an older archive.
+        # The notes carry what only the build could observe, so read() can report it.
+        notes = recipe.notes_line(spec.owner, driver, openssh)
         params = {"storage": spec.archive_storage, "mode": "stop", "compress": "zstd"}
-        entry = b.journal.begin("vzdump", {"vmid": vmid, **params})
+        entry = b.journal.begin("vzdump", {"vmid": vmid, **params, "remove": 0, "notes": notes})
         result = b.applier.run(
             "vzdump",
             vmid,
             "vzdump",
-            partial(self.client.vzdump, vmid, spec.archive_storage, "stop", "zstd"),
+            partial(self.client.vzdump, vmid, spec.archive_storage, "stop", "zstd", notes=notes),
         )
         items = self.client.storage_content(spec.archive_storage, content="backup", vmid=vmid)
         if not items:
@@ -261,7 +254,7 @@ class GoldenEngine:
         b.journal.done(entry, {"archive": archive, "exitstatus": getattr(result, "exitstatus", "")})
         return archive, item
 
-    def _verify_archive(self, spec: GoldenSpec, archive: str) -> Any:
+    def _verify_archive(self, spec: GoldenSpec, archive: str) -> ArchiveFacts:
         """DESIGN §2.7: the embedded config has the features, unprivileged, no template."""
         facts = check_archive_config(parse_pct_conf(str(self.client.extractconfig(archive))))
         problems = list(facts.problems)
@@ -287,16 +280,12 @@ class GoldenEngine:
             return None
         facts = check_archive_config(parse_pct_conf(str(self.client.extractconfig(archive))))
         notes = recipe.parse_notes(item.get("notes"))
-        return GoldenState(
-            archive=archive,
-            size_bytes=int(item.get("size") or 0),
-            golden_mac=facts.mac or "",
-            golden_hostname=facts.hostname or "",
-            features=facts.features,
-            unprivileged=facts.unprivileged,
+        return _state(
+            archive,
+            item,
+            facts,
             docker_driver=notes.get("docker", ""),
             openssh_version=notes.get("openssh", ""),
-            created_at=_iso(item.get("ctime")),
         )
 
     def delete(self, archive: str) -> None:
@@ -308,6 +297,28 @@ class GoldenEngine:
                 self._applier(self._progress).wait(upid, f"delete {archive}")
         except NotFoundError:
             self._progress(f"archive {archive} already gone")
+
+
+def _state(
+    archive: str,
+    item: dict[str, Any],
+    facts: ArchiveFacts,
+    *,
+    docker_driver: str,
+    openssh_version: str,
+) -> GoldenState:
+    """The outputs from the archive's storage item and its checked config."""
+    return GoldenState(
+        archive=archive,
+        size_bytes=int(item.get("size") or 0),
+        golden_mac=facts.mac or "",
+        golden_hostname=facts.hostname or "",
+        features=facts.features,
+        unprivileged=facts.unprivileged,
+        docker_driver=docker_driver,
+        openssh_version=openssh_version,
+        created_at=_iso(item.get("ctime")),
+    )
 
 
 def _iso(ctime: Any) -> str:

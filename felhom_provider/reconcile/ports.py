@@ -91,7 +91,13 @@ class GoldenApi(PveApi, Protocol):
     """The extra PVE client methods the golden build calls."""
 
     def vzdump(
-        self, vmid: int, storage: str, mode: str = "stop", compress: str = "zstd"
+        self,
+        vmid: int,
+        storage: str,
+        mode: str = "stop",
+        compress: str = "zstd",
+        *,
+        notes: str | None = None,
     ) -> Any: ...
 
     def storage_content(

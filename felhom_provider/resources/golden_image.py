@@ -61,6 +61,9 @@ GOLDEN_TABLE = DiffTable(
     update=frozenset({"name", "owner", "build_vmid", "retain"}),
 )
 
+#: Outputs only the build observes; ``read`` finds them in the archive's notes.
+BUILD_FACTS = ("docker_driver", "openssh_version")
+
 #: Outputs the engine reports, in addition to every input.
 COMPUTED_OUTPUTS = (
     "archive",
@@ -212,6 +215,11 @@ class GoldenImageProvider(ResourceProvider):
             progress(f"{props.get('name', id_)}: archive {id_} is gone; dropping it from state")
             return ReadResult(None, {})
         outs = outputs(props, state)
+        for key in BUILD_FACTS:
+            # Only the build observes these; the archive's notes record them, but an archive
+            # made before that (or whose notes were edited) has none: keep what state knows.
+            if not outs.get(key) and props.get(key):
+                outs[key] = props[key]
         return ReadResult(id_, outs, {k: v for k, v in outs.items() if k in GOLDEN_TABLE.inputs})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:

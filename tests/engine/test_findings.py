@@ -153,6 +153,9 @@ def test_golden_read_and_delete(env: Env) -> None:
     read = engine.read(env.golden.archive)
     assert read is not None and read.golden_mac == env.golden.golden_mac
     assert read.size_bytes == env.golden.size_bytes
+    # The build's own observations come back from the archive's notes: no drift on refresh.
+    assert read == env.golden
+    assert read.docker_driver == "overlayfs" and read.openssh_version
     engine.delete(env.golden.archive)
     assert engine.read(env.golden.archive) is None
     engine.delete(env.golden.archive)  # gone counts as deleted

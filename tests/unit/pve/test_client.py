@@ -143,7 +143,16 @@ def test_vzdump_on_other_node_is_an_error(client, scripted):
         "storage": "local",
         "mode": "stop",
         "compress": "zstd",
+        "remove": "0",  # never prune older archives (PVE's default is remove=1)
     }
+
+
+def test_vzdump_never_prunes_and_escapes_notes(client, scripted):
+    scripted.on("POST", "/nodes/pve/vzdump", Reply(data=upid("vzdump")))
+    client.vzdump(9000, "local", notes="felhom-golden a\\b\nc")
+    sent = scripted.sent[0].params
+    assert sent["remove"] == "0"
+    assert sent["notes-template"] == "felhom-golden a\\\\b\\nc"
 
 
 def test_interfaces_null_while_stopped(client, scripted):

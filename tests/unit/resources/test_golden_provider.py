@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -98,3 +99,21 @@ def test_read_of_a_vanished_archive_drops_it(
     rt.archives.clear()
     gone = provider.read(id_, outs)
     assert gone.id is None and gone.outs == {}
+
+
+def test_read_reports_no_drift_with_or_without_build_facts(
+    provider: GoldenImageProvider, rt: FakeRuntime
+) -> None:
+    id_, outs = build(provider)
+    # The archive's notes carry the build facts: read reports them, equal to the build's.
+    again = provider.read(id_, outs).outs
+    assert again is not None
+    assert (again["docker_driver"], again["openssh_version"]) == ("overlayfs", "1:10.0p1-7")
+    assert again == outs
+    # An archive without notes (made before they were written): state keeps what it knew.
+    rt.archives[id_] = replace(rt.archives[id_], docker_driver="", openssh_version="")
+    older = provider.read(id_, outs).outs
+    assert older == outs
+    # Notes that name another driver are reported as they are (real drift).
+    rt.archives[id_] = replace(rt.archives[id_], docker_driver="vfs")
+    assert (provider.read(id_, outs).outs or {})["docker_driver"] == "vfs"
