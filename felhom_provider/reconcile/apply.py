@@ -9,7 +9,7 @@ destroy a CT only when it carries our marker.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from felhom_provider.errors import (
@@ -27,6 +27,9 @@ from felhom_provider.reconcile.ports import Progress, PveApi
 
 # Fallback window for a lost answer that carries no send time (DispatchLostError does).
 TASK_CLOCK_SKEW_S = 30.0
+#: At most one "still running" line per task this often, so ``pulumi up`` shows that a long
+#: task (a restore, a vzdump) is alive without flooding the log with every poll.
+HEARTBEAT_S = 10.0
 
 
 def upid_of(found: Any) -> Any:
@@ -52,6 +55,7 @@ class Applier:
         poll_s: float = 1.0,
         find_attempts: int = 5,
         lock_wait_s: float = 120.0,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.client = client
         self.progress = progress
@@ -61,6 +65,7 @@ class Applier:
         self.poll_s = poll_s
         self.find_attempts = find_attempts
         self.lock_wait_s = lock_wait_s
+        self.heartbeat_s = heartbeat_s
 
     def dispatch(self, kind: str, vmid: int, send: Callable[[], Any]) -> Any:
         """Send a task-starting call once and return its UPID.
@@ -99,9 +104,29 @@ class Applier:
         return None
 
     def wait(self, upid: Any, what: str) -> Any:
-        """Wait for a task to end OK (the client's *poll* policy: ``OK``/``WARNINGS: n``)."""
+        """Wait for a task to end OK (the client's *poll* policy: ``OK``/``WARNINGS: n``).
+
+        Every poll reaches ``heartbeat``; at most one line per ``heartbeat_s`` goes to the
+        progress log while the task runs.
+        """
         self.progress(f"{what}: waiting for task {upid}")
-        return self.client.wait_task(upid, timeout_s=self.task_timeout_s)
+        return self.client.wait_task(
+            upid, timeout_s=self.task_timeout_s, on_progress=self.heartbeat(what)
+        )
+
+    def heartbeat(self, what: str) -> Callable[[Mapping[str, Any]], None]:
+        """A task-status callback that reports a running task, rate-limited."""
+        started = last = self.clock()
+
+        def on_poll(status: Mapping[str, Any]) -> None:
+            nonlocal last
+            now = self.clock()
+            if status.get("status") == "stopped" or now - last < self.heartbeat_s:
+                return
+            last = now
+            self.progress(f"{what}: task still running after {now - started:.0f}s")
+
+        return on_poll
 
     def run(self, kind: str, vmid: int, what: str, send: Callable[[], Any]) -> Any:
         """Dispatch and wait; returns the task result."""
