@@ -12,9 +12,8 @@ from typing import Any
 from pulumi.dynamic import CheckResult
 from pulumi.output import Unknown
 
-from felhom_provider.errors import ConfigError
 from felhom_provider.reconcile.model import GuestSpec, MountSpec
-from felhom_provider.resources._diff import PROVIDER_KEY, DiffTable, canonical, is_unknown
+from felhom_provider.resources._diff import DiffTable, canonical, is_unknown
 from felhom_provider.resources._validate import (
     BRIDGE_RE,
     HOSTNAME_RE,
@@ -24,6 +23,7 @@ from felhom_provider.resources._validate import (
     VMID_MIN,
     VOLID_RE,
     Checker,
+    finish_check,
     old_int,
 )
 
@@ -195,21 +195,8 @@ def check_guest(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult
     mounts = inputs["mounts"]
     if isinstance(mounts, list) and not is_unknown(mounts):
         inputs["mounts"] = sorted(mounts, key=lambda m: str(m.get("path")))
-    extra = sorted(set(news) - GUEST_TABLE.inputs - {PROVIDER_KEY})
-    if extra:
-        c.fail(extra[0], f"unknown input(s) {extra}")
     _no_shrinking(c, olds, inputs)
-    if not c.failures and not is_unknown(inputs):
-        # The engine's own spec validation is the last word (same rules, one place).
-        try:
-            spec_from_inputs(inputs)
-        except ConfigError as exc:
-            c.fail(exc.field, exc.problem)
-    # None values are dropped on the wire anyway; dropping them here keeps inputs tidy.
-    cleaned = {k: v for k, v in inputs.items() if v is not None}
-    if PROVIDER_KEY in news:
-        cleaned[PROVIDER_KEY] = news[PROVIDER_KEY]
-    return CheckResult(cleaned, c.failures)
+    return finish_check(c, news, inputs, GUEST_TABLE, spec_from_inputs)
 
 
 def spec_from_inputs(props: Mapping[str, Any]) -> GuestSpec:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from pulumi.dynamic import CheckFailure
+from pulumi.dynamic import CheckFailure, CheckResult
 from pulumi.output import Unknown
+
+from felhom_provider.errors import ConfigError
+from felhom_provider.resources._diff import PROVIDER_KEY, DiffTable, is_unknown
 
 # RFC 1123 host labels, lower case only: PVE accepts upper case but DHCP servers and
 # DNS treat names case-insensitively, so two guests could collide.
@@ -152,3 +155,27 @@ def old_int(olds: Mapping[str, Any], key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return int(value)
+
+
+def finish_check(
+    checker: Checker,
+    news: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    table: DiffTable,
+    to_spec: Callable[[Mapping[str, Any]], object],
+) -> CheckResult:
+    """The end of every ``check``: unknown inputs refused, the engine's spec validation as
+    the last word (its rules live in one place), ``None`` values dropped, the provider kept."""
+    extra = sorted(set(news) - table.inputs - {PROVIDER_KEY})
+    if extra:
+        checker.fail(extra[0], f"unknown input(s) {extra}")
+    if not checker.failures and not is_unknown(inputs):
+        try:
+            to_spec(inputs)
+        except ConfigError as exc:
+            checker.fail(exc.field, exc.problem)
+    # None values are dropped on the wire anyway; dropping them here keeps inputs tidy.
+    cleaned = {k: v for k, v in inputs.items() if v is not None}
+    if PROVIDER_KEY in news:
+        cleaned[PROVIDER_KEY] = news[PROVIDER_KEY]
+    return CheckResult(cleaned, checker.failures)

@@ -9,26 +9,24 @@ archive unless ``retain`` is set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import (
     CheckResult,
-    ConfigureRequest,
     CreateResult,
     DiffResult,
     ReadResult,
     Resource,
-    ResourceProvider,
     UpdateResult,
 )
 
-from felhom_provider.errors import ConfigError
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState
-from felhom_provider.resources._diff import PROVIDER_KEY, DiffTable, compute_diff, is_unknown
-from felhom_provider.resources._runtime import RuntimeHolder, progress_for, scrubbed
+from felhom_provider.resources._diff import PROVIDER_KEY, DiffTable, compute_diff
+from felhom_provider.resources._provider import RuntimeProvider
+from felhom_provider.resources._runtime import scrubbed
 from felhom_provider.resources._validate import (
     BRIDGE_RE,
     HOSTNAME_RE,
@@ -38,6 +36,7 @@ from felhom_provider.resources._validate import (
     VMID_MIN,
     VOLID_RE,
     Checker,
+    finish_check,
 )
 
 GOLDEN_TABLE = DiffTable(
@@ -78,6 +77,17 @@ COMPUTED_OUTPUTS = (
 )
 
 
+#: ``GoldenSpec``'s defaults: the engine's spec owns them, the args and ``check`` reuse them.
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(GoldenSpec) if f.default is not MISSING
+}
+#: How each spec field is restored from the wire (numbers arrive as floats).
+_SPEC_KINDS: dict[str, Callable[[Any], Any]] = {
+    f.name: {"int": int, "int | None": int, "bool": bool}.get(str(f.type), str)
+    for f in fields(GoldenSpec)
+}
+
+
 @dataclass(frozen=True)
 class GoldenImageArgs:
     """Typed inputs of ``GoldenImage``: the build recipe (seed §2) and ``retain``."""
@@ -85,13 +95,13 @@ class GoldenImageArgs:
     owner: str
     node: str
     template: str
-    hostname: str = "felhom-golden"
-    rootfs_storage: str = "local-lvm"
-    rootfs_gib: int = 8
-    cores: int = 2
-    memory_mib: int = 2048
-    bridge: str = "vmbr0"
-    archive_storage: str = "local"
+    hostname: str = _DEFAULTS["hostname"]
+    rootfs_storage: str = _DEFAULTS["rootfs_storage"]
+    rootfs_gib: int = _DEFAULTS["rootfs_gib"]
+    cores: int = _DEFAULTS["cores"]
+    memory_mib: int = _DEFAULTS["memory_mib"]
+    bridge: str = _DEFAULTS["bridge"]
+    archive_storage: str = _DEFAULTS["archive_storage"]
     build_vmid: int | None = None
     retain: bool = False
     revision: int = 1
@@ -104,7 +114,7 @@ class GoldenImageArgs:
 def check_golden(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
     """Validate and normalise the recipe (no I/O); failures name the field."""
     del olds
-    c = Checker(news)
+    c, d = Checker(news), _DEFAULTS
     inputs: dict[str, Any] = {
         "name": c.string("name"),
         "owner": c.string("owner"),
@@ -114,50 +124,33 @@ def check_golden(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResul
             "hostname",
             pattern=HOSTNAME_RE,
             hint="one lower-case DNS label",
-            default="felhom-golden",
+            default=d["hostname"],
         ),
-        "rootfs_storage": c.string("rootfs_storage", pattern=STORAGE_RE, default="local-lvm"),
-        "rootfs_gib": c.integer("rootfs_gib", minimum=1, maximum=131072, default=8),
-        "cores": c.integer("cores", minimum=1, maximum=8192, default=2),
-        "memory_mib": c.integer("memory_mib", minimum=16, default=2048),
-        "bridge": c.string("bridge", pattern=BRIDGE_RE, default="vmbr0"),
-        "archive_storage": c.string("archive_storage", pattern=STORAGE_RE, default="local"),
+        "rootfs_storage": c.string(
+            "rootfs_storage", pattern=STORAGE_RE, default=d["rootfs_storage"]
+        ),
+        "rootfs_gib": c.integer("rootfs_gib", minimum=1, maximum=131072, default=d["rootfs_gib"]),
+        "cores": c.integer("cores", minimum=1, maximum=8192, default=d["cores"]),
+        "memory_mib": c.integer("memory_mib", minimum=16, default=d["memory_mib"]),
+        "bridge": c.string("bridge", pattern=BRIDGE_RE, default=d["bridge"]),
+        "archive_storage": c.string(
+            "archive_storage", pattern=STORAGE_RE, default=d["archive_storage"]
+        ),
         "build_vmid": c.integer("build_vmid", minimum=VMID_MIN, maximum=VMID_MAX, optional=True),
-        "retain": c.boolean("retain", default=False),
+        "retain": c.boolean("retain", default=d["retain"]),
         "revision": c.integer("revision", minimum=1, default=1),
     }
-    extra = sorted(set(news) - GOLDEN_TABLE.inputs - {PROVIDER_KEY})
-    if extra:
-        c.fail(extra[0], f"unknown input(s) {extra}")
-    if not c.failures and not is_unknown(inputs):
-        try:
-            spec_from_inputs(inputs)
-        except ConfigError as exc:
-            c.fail(exc.field, exc.problem)
-    cleaned = {k: v for k, v in inputs.items() if v is not None}
-    if PROVIDER_KEY in news:
-        cleaned[PROVIDER_KEY] = news[PROVIDER_KEY]
-    return CheckResult(cleaned, c.failures)
+    return finish_check(c, news, inputs, GOLDEN_TABLE, spec_from_inputs)
 
 
 def spec_from_inputs(props: Mapping[str, Any]) -> GoldenSpec:
-    """The engine's spec from checked inputs (ints restored from wire floats)."""
-    build_vmid = props.get("build_vmid")
-    return GoldenSpec(
-        name=str(props["name"]),
-        owner=str(props["owner"]),
-        node=str(props["node"]),
-        template=str(props["template"]),
-        hostname=str(props.get("hostname", "felhom-golden")),
-        rootfs_storage=str(props.get("rootfs_storage", "local-lvm")),
-        rootfs_gib=int(props.get("rootfs_gib", 8)),
-        cores=int(props.get("cores", 2)),
-        memory_mib=int(props.get("memory_mib", 2048)),
-        bridge=str(props.get("bridge", "vmbr0")),
-        archive_storage=str(props.get("archive_storage", "local")),
-        build_vmid=None if build_vmid is None else int(build_vmid),
-        retain=bool(props.get("retain", False)),
-    )
+    """The engine's spec from checked inputs (ints restored from wire floats); an input
+    that is absent takes ``GoldenSpec``'s default, the one place the defaults live."""
+    values: dict[str, Any] = {}
+    for key, kind in _SPEC_KINDS.items():
+        if props.get(key) is not None:
+            values[key] = kind(props[key])
+    return GoldenSpec(**values)
 
 
 def outputs(inputs: Mapping[str, Any], state: GoldenState) -> dict[str, Any]:
@@ -167,25 +160,10 @@ def outputs(inputs: Mapping[str, Any], state: GoldenState) -> dict[str, Any]:
     return outs
 
 
-class GoldenImageProvider(ResourceProvider):
+class GoldenImageProvider(RuntimeProvider):
     """The dynamic provider behind ``GoldenImage``; nothing of it is pickled but its class."""
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        del state
-
-    @property
-    def _holder(self) -> RuntimeHolder:
-        holder: RuntimeHolder | None = self.__dict__.get("_runtime_holder")
-        if holder is None:
-            holder = self.__dict__["_runtime_holder"] = RuntimeHolder()
-        return holder
-
-    def configure(self, req: ConfigureRequest) -> None:
-        """Read the provider settings from the stack config (``felhom:*``)."""
-        self._holder.configure(req.config.get)
+    kind = "golden"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate the recipe without I/O."""
@@ -197,9 +175,8 @@ class GoldenImageProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Build the golden archive; the id is its volume id."""
-        runtime = self._holder.get()
         spec = spec_from_inputs(props)
-        progress = progress_for("golden", runtime.mask, spec.owner)
+        runtime, progress = self._runtime(spec.owner)
         with scrubbed(runtime):
             state = runtime.golden_engine(spec.node, progress).build(spec)
         progress(f"{spec.name}: archive {state.archive} ({state.size_bytes} bytes) verified")
@@ -207,8 +184,7 @@ class GoldenImageProvider(ResourceProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: the archive's facts now; ``ReadResult(None, {})`` when it is gone."""
-        runtime = self._holder.get()
-        progress = progress_for("golden", runtime.mask, str(props.get("owner", "")))
+        runtime, progress = self._runtime(props.get("owner"))
         with scrubbed(runtime):
             state = runtime.golden_engine(str(props["node"]), progress).read(id_)
         if state is None:
@@ -231,8 +207,7 @@ class GoldenImageProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Delete the archive, unless ``retain`` asked to keep it."""
-        runtime = self._holder.get()
-        progress = progress_for("golden", runtime.mask, str(props.get("owner", "")))
+        runtime, progress = self._runtime(props.get("owner"))
         if props.get("retain"):
             progress(f"{props.get('name', id_)}: retain is set: keeping {id_}")
             return

@@ -16,19 +16,18 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import (
     CheckResult,
-    ConfigureRequest,
     CreateResult,
     DiffResult,
     ReadResult,
     Resource,
-    ResourceProvider,
     UpdateResult,
 )
 
 from felhom_provider.reconcile.model import FELHOM_TAG, GuestState, owner_tag
 from felhom_provider.resources._diff import compute_diff
 from felhom_provider.resources._guest_check import GUEST_TABLE, check_guest, spec_from_inputs
-from felhom_provider.resources._runtime import RuntimeHolder, progress_for, scrubbed
+from felhom_provider.resources._provider import RuntimeProvider
+from felhom_provider.resources._runtime import scrubbed
 
 #: Outputs computed by the provider, in addition to every input.
 COMPUTED_OUTPUTS = ("vmid", "mac", "ipv4", "host_keys", "state")
@@ -134,26 +133,10 @@ def state_from_outputs(outs: Mapping[str, Any]) -> GuestState:
     )
 
 
-class FelhomGuestProvider(ResourceProvider):
+class FelhomGuestProvider(RuntimeProvider):
     """The dynamic provider behind ``FelhomGuest``; see the module docstring for the rules."""
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Nothing of an instance reaches the pickle: no settings, clients, locks or secrets.
-        return {}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        del state
-
-    @property
-    def _holder(self) -> RuntimeHolder:
-        holder: RuntimeHolder | None = self.__dict__.get("_runtime_holder")
-        if holder is None:
-            holder = self.__dict__["_runtime_holder"] = RuntimeHolder()
-        return holder
-
-    def configure(self, req: ConfigureRequest) -> None:
-        """Read the provider settings from the stack config (``felhom:*``)."""
-        self._holder.configure(req.config.get)
+    kind = "guest"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate and normalise inputs without I/O; failures name the field."""
@@ -170,9 +153,8 @@ class FelhomGuestProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Bring the guest up (or adopt the one a killed run left); returns id = VMID."""
-        runtime = self._holder.get()
         spec = spec_from_inputs(props)
-        progress = progress_for("guest", runtime.mask, spec.owner)
+        runtime, progress = self._runtime(spec.owner)
         with scrubbed(runtime):
             state = runtime.guest_engine(spec.node, progress).create(spec)
         progress(f"{spec.name}: ready: vmid {state.vmid}, mac {state.mac}, ipv4 {state.ipv4}")
@@ -180,9 +162,8 @@ class FelhomGuestProvider(ResourceProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: the guest as PVE has it now; ``ReadResult(None, {})`` when it is gone."""
-        runtime = self._holder.get()
         name = str(props.get("name", id_))
-        progress = progress_for("guest", runtime.mask, str(props.get("owner", "")))
+        runtime, progress = self._runtime(props.get("owner"))
         with scrubbed(runtime):
             state = runtime.guest_engine(str(props["node"]), progress).read(
                 int(id_), str(props["owner"])
@@ -200,9 +181,8 @@ class FelhomGuestProvider(ResourceProvider):
         The engine re-reads the guest's config and plans against it, and its step log says
         when a running guest is rebooted (a new hostname takes effect at start).
         """
-        runtime = self._holder.get()
         spec = spec_from_inputs({**news, "owner": olds.get("owner", news.get("owner"))})
-        progress = progress_for("guest", runtime.mask, spec.owner)
+        runtime, progress = self._runtime(spec.owner)
         with scrubbed(runtime):
             state = runtime.guest_engine(spec.node, progress).update(
                 int(id_), spec, state_from_outputs(olds)
@@ -211,8 +191,7 @@ class FelhomGuestProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Stop and destroy the guest (purge); a guest already gone counts as deleted."""
-        runtime = self._holder.get()
-        progress = progress_for("guest", runtime.mask, str(props.get("owner", "")))
+        runtime, progress = self._runtime(props.get("owner"))
         with scrubbed(runtime):
             runtime.guest_engine(str(props["node"]), progress).delete(int(id_), str(props["owner"]))
 
