@@ -147,11 +147,18 @@ def vzdump(state: SimState, actor: str, params: dict[str, Any]) -> str:
                 )
             except TaskError as exc:
                 failed.append(vmid)
+                _unlock_backup(state, vmid, locked)
                 state.tasks.log(task, f"ERROR: Backup of VM {vmid} failed - {exc.message}")
         if failed:
             raise TaskError("job errors")
         state.tasks.log(task, "INFO: Backup job finished successfully")
         return 0
+
+    def cleanup(task: Task) -> None:
+        # A task that fails as a whole (an injected failure, say) still runs vzdump's
+        # cleanup, which unlocks every guest it locked (reference §7: "for the duration").
+        for vmid in vmids:
+            _unlock_backup(state, vmid, locked)
 
     tid = str(vmids[0]) if len(vmids) == 1 else ""
     return state.run_task(
@@ -162,7 +169,19 @@ def vzdump(state: SimState, actor: str, params: dict[str, Any]) -> str:
         lock=None,
         begin=begin,
         body=body,
+        on_error=cleanup,
     )
+
+
+def _unlock_backup(state: SimState, vmid: int, locked: list[int]) -> None:
+    """Drop the ``lock: backup`` this job set on ``vmid`` (no-op for guests it did not lock)."""
+    if vmid not in locked:
+        return
+    with state.mutex:
+        ct = state.cts.get(vmid)
+        if ct is not None and ct.conf.get("lock") == "backup":
+            ct.conf.pop("lock", None)
+            state.save_ct(ct)
 
 
 def _backup_one(

@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 class GuestHooks:
     """No-op guest model; subclass and override what you need."""
 
+    def on_create_accepted(self, ct: Container, duration: float) -> None:
+        """A create or restore was accepted and its task runs ``duration`` clock seconds.
+
+        A guest model may prepare for the CT's first boot meanwhile (off the request path);
+        it must not change anything PVE shows.
+        """
+
     def on_template_create(self, ct: Container) -> dict[str, Any]:
         """Payload for a CT created from a vztmpl template (default: empty)."""
         return {}

@@ -138,6 +138,7 @@ def create_ct(state: SimState, actor: str, params: dict[str, Any]) -> str:
         state.cts[vmid] = ct
         state.save_ct(ct)
     created: list[str] = []
+    state.hooks.on_create_accepted(ct, state.clock.duration("vzrestore" if restore else "vzcreate"))
 
     def body(task: Task) -> int:
         if old is not None:

@@ -289,5 +289,20 @@ OUTSIDE_SUBSET: dict[tuple[str, str], dict[str, Spec]] = {
     },
 }
 
+
+def endpoint_spec(method: str, path: str) -> dict[str, Spec]:
+    """The parameters ``method path`` accepts, from either table.
+
+    Looked up by key, not by truthiness: endpoints such as ``GET /version`` accept no
+    parameters, and their empty dict is a valid answer, not a miss.
+    """
+    key = (method, path)
+    if key in ENDPOINT_PARAMS:
+        return ENDPOINT_PARAMS[key]
+    if key in OUTSIDE_SUBSET:
+        return OUTSIDE_SUBSET[key]
+    raise KeyError(f"no parameters declared for {method} {path}")
+
+
 # PVE parameters the simulator knowingly does not implement: 400 naming the parameter.
 NOT_IMPLEMENTED_MESSAGE = "parameter is valid in PVE but not implemented by the simulator"

@@ -55,6 +55,38 @@ def test_locked_ct_and_backup_lock(sim_factory: Any) -> None:
     assert "lock" not in root.nodes(node).lxc(9000).config.get()
 
 
+def test_failed_vzdump_task_clears_the_backup_lock(sim_factory: Any) -> None:
+    sim = sim_factory(manual_clock=True)
+    root = proxmox_for(sim, "root")
+    node = sim.state.node
+    upid = root.nodes(node).lxc.post(vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:8")
+    sim.advance(60)
+    assert exitstatus(root, sim, upid) == "OK"
+    sim.add_task_fault("vzdump", "job errors", vmid=9000)
+    dump = root.nodes(node).vzdump.post(vmid="9000", mode="stop")
+    assert root.nodes(node).lxc(9000).config.get()["lock"] == "backup"
+    sim.advance(60)
+    assert exitstatus(root, sim, dump) == "job errors"
+    # vzdump's cleanup unlocks the guest even when the job fails (reference §7).
+    assert "lock" not in root.nodes(node).lxc(9000).config.get()
+    assert "lock" not in (sim.state.dir / "lxc" / "9000.conf").read_text()
+    root.nodes(node).lxc(9000).config.put(cores=2)
+
+
+def test_failed_vzdump_keeps_a_lock_it_did_not_set(sim_factory: Any) -> None:
+    sim = sim_factory(manual_clock=True)
+    root = proxmox_for(sim, "root")
+    node = sim.state.node
+    upid = root.nodes(node).lxc.post(vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:8")
+    sim.advance(60)
+    assert exitstatus(root, sim, upid) == "OK"
+    sim.state.cts[9000].conf["lock"] = "disk"
+    dump = root.nodes(node).vzdump.post(vmid="9000")
+    sim.advance(60)
+    assert exitstatus(root, sim, dump) == "job errors"
+    assert root.nodes(node).lxc(9000).config.get()["lock"] == "disk"
+
+
 def test_weak_token_sees_no_foreign_backups(sim: SimServer, sim_root: Any, sim_weak: Any) -> None:
     archive = make_archive(sim_root, sim)
     node = sim.state.node

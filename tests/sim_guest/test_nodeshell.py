@@ -9,9 +9,12 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from felhom_provider.sim.errors import ParamError
+from felhom_provider.sim.guest import nodecli
 from felhom_provider.sim.guest.sshbase import ensure_ed25519_key
 from felhom_provider.sim.guest_sshd import reserve_port
 from felhom_provider.sim.hooks import load_extensions
+from felhom_provider.sim.schema import UNDEFINED_MESSAGE
 from felhom_provider.sim.server import SimServer
 from tests.sim_guest.nodeshell_client import NodeShellClient
 from tests.sim_guest.runbook import BUILD_VMID, TEMPLATE, ok
@@ -90,3 +93,17 @@ def test_two_port_reservations_never_share_a_port() -> None:
             assert sock is not None
             sock.close()
     assert reserve_port(2222) == (2222, None)
+
+
+def test_cli_validation_accepts_endpoints_that_take_no_parameters() -> None:
+    # GET /version and GET /nodes declare an empty parameter dict: a valid spec, not a miss.
+    assert nodecli._validated("GET", "/version", {}) == {}
+    assert nodecli._validated("GET", "/nodes", {}) == {}
+    with pytest.raises(ParamError) as caught:
+        nodecli._validated("GET", "/version", {"verbose": "1"})
+    assert caught.value.errors == {"verbose": UNDEFINED_MESSAGE}
+    # An endpoint outside the schema extract is still found in the second table.
+    checked = nodecli._validated("GET", "/nodes/{node}/tasks", {"node": "pve-sim"})
+    assert checked == {"node": "pve-sim"}
+    with pytest.raises(KeyError):
+        nodecli._validated("GET", "/nowhere", {})

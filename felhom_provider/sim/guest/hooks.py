@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from felhom_provider.sim.guest import boot, hostkeys, shell, template
+from felhom_provider.sim.guest import boot, hostkeys, keypool, shell, template
 from felhom_provider.sim.guest.model import GuestModel
 from felhom_provider.sim.guest.registry import Result
 from felhom_provider.sim.hooks import GuestHooks
@@ -78,6 +78,14 @@ class SimGuestHooks(GuestHooks):
     def _notify(self, vmid: int, view: SshdView | None) -> None:
         for listener in self.listeners:
             listener(vmid, view)
+
+    def on_create_accepted(self, ct: Container, duration: float) -> None:
+        """Let the key pool make the RSA key this guest's first boot will probably need.
+
+        Only when the task takes clock time: with instant tasks there is nothing to overlap.
+        """
+        if duration > 0:
+            keypool.expect(1)
 
     def on_template_create(self, ct: Container) -> dict[str, Any]:
         """The template's rootfs after PVE's create hook (no machine-id, fresh host keys)."""

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from felhom_provider.sim.guest import keypool
 
 # Order and names as ssh-keygen -A prints them ("generating new host keys: RSA ECDSA ED25519").
 KEY_TYPES: tuple[str, ...] = ("rsa", "ecdsa", "ed25519")
@@ -40,11 +44,35 @@ class GeneratedKey:
     public_line: str
 
 
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+# Key objects of recently generated keys by their OpenSSH private text. Loading an RSA private
+# key from text re-validates it (OpenSSL's RSA_check_key runs primality tests: ~0.1 s for 3072
+# bits); a key this process generated itself is known to be valid, so the guest sshd takes the
+# object from here instead. Bounded: an entry only saves work, never changes a result.
+_RECENT_LIMIT = 4096
+_recent: OrderedDict[str, PrivateKey] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def _remember(text: str, key: PrivateKey) -> None:
+    with _recent_lock:
+        _recent[text] = key
+        while len(_recent) > _RECENT_LIMIT:
+            _recent.popitem(last=False)
+
+
+def generated_key(private_text: str) -> PrivateKey | None:
+    """The key object behind ``private_text`` if this process generated it recently."""
+    with _recent_lock:
+        return _recent.get(private_text)
+
+
 def generate(key_type: str, comment: str) -> GeneratedKey:
     """Generate a fresh key of ``key_type`` with the given comment (``root@<hostname>``)."""
-    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    private: PrivateKey
     if key_type == "rsa":
-        private = rsa.generate_private_key(public_exponent=65537, key_size=BITS["rsa"])
+        private = keypool.rsa_key()
     elif key_type == "ecdsa":
         private = ec.generate_private_key(ec.SECP256R1())
     elif key_type == "ed25519":
@@ -61,6 +89,7 @@ def generate(key_type: str, comment: str) -> GeneratedKey:
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         .decode()
     )
+    _remember(pem, private)
     return GeneratedKey(key_type, pem, f"{public} {comment}\n")
 
 

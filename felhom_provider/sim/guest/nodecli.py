@@ -58,8 +58,7 @@ def _options(args: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def _validated(method: str, path: str, given: dict[str, Any]) -> dict[str, Any]:
-    spec = params.ENDPOINT_PARAMS.get((method, path)) or params.OUTSIDE_SUBSET[(method, path)]
-    return schema.validate(spec, given)
+    return schema.validate(params.endpoint_spec(method, path), given)
 
 
 class NodeCli:

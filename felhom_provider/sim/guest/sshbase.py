@@ -7,6 +7,7 @@ addresses in 127.0.0.0/8 may be bound: the simulator never listens on a real net
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import ipaddress
 import socket
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from felhom_provider.sim.guest import hostkeys
 
 _KEY_CLASSES: tuple[type[paramiko.PKey], ...] = (
     paramiko.Ed25519Key,
@@ -31,8 +34,19 @@ def check_loopback(host: str) -> None:
         raise ValueError(f"the simulator only binds loopback addresses, not {host}")
 
 
+@functools.lru_cache(maxsize=1024)
 def load_private_key(text: str) -> paramiko.PKey:
-    """Parse an OpenSSH private key of any type the guests use."""
+    """Parse an OpenSSH private key of any type the guests use, once per distinct text.
+
+    A guest's sshd needs its keys on every connection; parsing an RSA 3072 key costs ~0.1 s
+    of CPU (OpenSSL validates it), so parsed keys are cached by their text. New keys (say
+    after ``ssh-keygen -A``) are new texts and are parsed afresh; unreadable texts raise
+    every time (exceptions are not cached). A key this process generated is taken as the
+    object it was generated as, without a second validation.
+    """
+    known = hostkeys.generated_key(text)
+    if isinstance(known, rsa.RSAPrivateKey):
+        return paramiko.RSAKey(key=known)
     last: Exception | None = None
     for cls in _KEY_CLASSES:
         try:
