@@ -17,8 +17,8 @@ from felhom_provider.errors import FelhomError, HostKeyError, OwnershipError, Ve
 from felhom_provider.pve.permissions import guest_bringup_privileges
 from felhom_provider.pve.props import parse_pct_conf
 from felhom_provider.reconcile import locks
-from felhom_provider.reconcile.apply import Applier, lease_of, poll_until
-from felhom_provider.reconcile.compensate import compensate
+from felhom_provider.reconcile.apply import Applier, lease_of
+from felhom_provider.reconcile.engine_base import EngineBase
 from felhom_provider.reconcile.hostkeys import HostKeys
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import GuestSpec, GuestState, owner_of
@@ -45,7 +45,7 @@ def required_privileges(spec: GuestSpec) -> dict[str, set[str]]:
     )
 
 
-class GuestEngine:
+class GuestEngine(EngineBase):
     """Brings customer guests up from the golden archive with the API token only.
 
     ``shell`` is the optional node shell, used only for the host-key fallback (DESIGN §2.4).
@@ -70,17 +70,19 @@ class GuestEngine:
         poll_s: float = 1.0,
         vmid_attempts: int = 5,
     ) -> None:
-        self.client = client
+        super().__init__(
+            client,
+            progress,
+            clock=clock,
+            sleep=sleep,
+            task_timeout_s=task_timeout_s,
+            lease_timeout_s=lease_timeout_s,
+            poll_s=poll_s,
+            vmid_attempts=vmid_attempts,
+        )
         self.shell = shell
         self.guest_ssh_port = guest_ssh_port
-        self._progress = progress or (lambda _line: None)
-        self.clock = clock
-        self.sleep = sleep
         self.restores_per_node = restores_per_node
-        self.lease_timeout_s = lease_timeout_s
-        self.task_timeout_s = task_timeout_s
-        self.poll_s = poll_s
-        self.vmid_attempts = vmid_attempts
         self.keys = HostKeys(
             shell,
             probe,
@@ -92,20 +94,8 @@ class GuestEngine:
         )
 
     def _run(self, spec: GuestSpec, verb: str) -> Run:
-        def say(line: str) -> None:
-            self._progress(f"{spec.name}: {line}")
-
-        return Run(spec=spec, journal=Journal(f"{verb} guest {spec.name} ({spec.owner})"), say=say)
-
-    def _applier(self, say: Progress) -> Applier:
-        return Applier(
-            self.client,
-            say,
-            clock=self.clock,
-            sleep=self.sleep,
-            task_timeout_s=self.task_timeout_s,
-            poll_s=self.poll_s,
-        )
+        journal = Journal(f"{verb} guest {spec.name} ({spec.owner})")
+        return Run(spec=spec, journal=journal, say=self._say_for(spec.name))
 
     # -- create ---------------------------------------------------------------------------
 
@@ -117,19 +107,15 @@ class GuestEngine:
         """
         run = self._run(spec, "create")
         with locks.serialised(spec.owner):
-            try:
-                return self._create(run)
-            except Exception as exc:
-                compensate(
-                    run.journal,
-                    self._applier(run.say),
-                    owner=spec.owner,
-                    name=spec.name,
-                    step=run.step,
-                    exc=exc,
-                    say=run.say,
-                )
-                raise
+            return self._compensated(
+                lambda: self._create(run),
+                run.journal,
+                self._applier(run.say),
+                owner=spec.owner,
+                name=spec.name,
+                step=lambda: run.step,
+                say=run.say,
+            )
 
     def _create(self, run: Run) -> GuestState:
         spec, say, applier = run.spec, run.say, self._applier(run.say)
@@ -189,13 +175,7 @@ class GuestEngine:
             run.journal.done(entry, str(getattr(result, "exitstatus", "OK")))
         run.step = "lease"
         say(f"waiting up to {self.lease_timeout_s:.0f}s for a DHCP lease on {mac}")
-        ip = poll_until(
-            self.clock,
-            self.sleep,
-            self.lease_timeout_s,
-            self.poll_s,
-            lambda: lease_of(self.client.interfaces(vmid), mac),
-        )
+        ip = self._lease(vmid, mac)
         if not ip:
             raise VerificationError(
                 f"CT {vmid} got no DHCP lease for {mac} within {self.lease_timeout_s:.0f}s",
@@ -304,9 +284,7 @@ class GuestEngine:
         Raises OwnershipError (and touches nothing) when the CT does not carry ``owner``.
         """
 
-        def say(line: str) -> None:
-            self._progress(f"{owner}: {line}")
-
+        say = self._say_for(owner)
         with locks.serialised(owner):
             if not self._applier(say).destroy(vmid, owner):
                 say(f"CT {vmid} already gone")

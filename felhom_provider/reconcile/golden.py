@@ -23,8 +23,8 @@ from felhom_provider.errors import (
 )
 from felhom_provider.pve.props import parse_pct_conf
 from felhom_provider.reconcile import golden_steps as recipe
-from felhom_provider.reconcile.apply import Applier, lease_of, poll_until
-from felhom_provider.reconcile.compensate import compensate
+from felhom_provider.reconcile.apply import Applier
+from felhom_provider.reconcile.engine_base import EngineBase
 from felhom_provider.reconcile.hostkeys import check_exec
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState, owner_of
@@ -44,8 +44,10 @@ class _Build:
     vmid: int = 0
 
 
-class GoldenEngine:
+class GoldenEngine(EngineBase):
     """Builds, reads and deletes the golden archive. Needs the root node shell."""
+
+    client: GoldenApi
 
     def __init__(
         self,
@@ -61,26 +63,19 @@ class GoldenEngine:
         poll_s: float = 1.0,
         vmid_attempts: int = 5,
     ) -> None:
+        super().__init__(
+            client,
+            progress,
+            clock=clock,
+            sleep=sleep,
+            task_timeout_s=task_timeout_s,
+            lease_timeout_s=lease_timeout_s,
+            poll_s=poll_s,
+            vmid_attempts=vmid_attempts,
+        )
         self.client = client
         self.shell = shell
-        self._progress = progress or (lambda _line: None)
-        self.clock = clock
-        self.sleep = sleep
-        self.task_timeout_s = task_timeout_s
-        self.lease_timeout_s = lease_timeout_s
         self.exec_timeout_s = exec_timeout_s
-        self.poll_s = poll_s
-        self.vmid_attempts = vmid_attempts
-
-    def _applier(self, say: Progress) -> Applier:
-        return Applier(
-            self.client,
-            say,
-            clock=self.clock,
-            sleep=self.sleep,
-            task_timeout_s=self.task_timeout_s,
-            poll_s=self.poll_s,
-        )
 
     def build(self, spec: GoldenSpec) -> GoldenState:
         """Create, install Docker, clean, vzdump, verify; the build CT is always destroyed.
@@ -88,26 +83,18 @@ class GoldenEngine:
         On failure the journal is undone (build CT stopped and destroyed, an unfit archive
         deleted) and the error re-raised with ``.journal``; ``RollbackError`` names leftovers.
         """
-
-        def say(line: str) -> None:
-            self._progress(f"{spec.name}: {line}")
-
-        b = _Build(
-            spec, Journal(f"build golden {spec.name} ({spec.owner})"), self._applier(say), say
+        say = self._say_for(spec.name)
+        journal = Journal(f"build golden {spec.name} ({spec.owner})")
+        b = _Build(spec, journal, self._applier(say), say)
+        return self._compensated(
+            lambda: self._build(b),
+            b.journal,
+            b.applier,
+            owner=spec.owner,
+            name=spec.name,
+            step=lambda: b.step,
+            say=say,
         )
-        try:
-            return self._build(b)
-        except Exception as exc:
-            compensate(
-                b.journal,
-                b.applier,
-                owner=spec.owner,
-                name=spec.name,
-                step=b.step,
-                exc=exc,
-                say=say,
-            )
-            raise
 
     # -- the recipe -----------------------------------------------------------------------
 
@@ -121,13 +108,7 @@ class GoldenEngine:
         say(f"starting build CT {vmid}")
         applier.run("vzstart", vmid, "start", partial(self.client.start, vmid))
         b.step = "lease"
-        ip = poll_until(
-            self.clock,
-            self.sleep,
-            self.lease_timeout_s,
-            self.poll_s,
-            lambda: lease_of(self.client.interfaces(vmid), None),
-        )
+        ip = self._lease(vmid, None)
         if not ip:
             raise VerificationError(f"build CT {vmid} got no DHCP lease", vmid=vmid, step="lease")
         say(f"build CT {vmid} has lease {ip}; installing Docker from the official repository")

@@ -1,0 +1,88 @@
+"""What the guest and golden engines share: the client, time, progress, tasks and leases."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from felhom_provider.reconcile.apply import Applier, lease_of, poll_until
+from felhom_provider.reconcile.compensate import compensate
+from felhom_provider.reconcile.journal import Journal
+from felhom_provider.reconcile.ports import Progress, PveApi
+
+T = TypeVar("T")
+
+
+class EngineBase:
+    """Holds the client, the injected clock/sleep (tests never wait on the wall clock), the
+    progress sink (one line per step, shown in ``pulumi up``) and the shared deadlines."""
+
+    def __init__(
+        self,
+        client: PveApi,
+        progress: Progress | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        task_timeout_s: float,
+        lease_timeout_s: float = 120.0,
+        poll_s: float = 1.0,
+        vmid_attempts: int = 5,
+    ) -> None:
+        self.client = client
+        self._progress = progress or (lambda _line: None)
+        self.clock = clock
+        self.sleep = sleep
+        self.task_timeout_s = task_timeout_s
+        self.lease_timeout_s = lease_timeout_s
+        self.poll_s = poll_s
+        self.vmid_attempts = vmid_attempts
+
+    def _say_for(self, name: str) -> Progress:
+        """A progress sink whose lines start with ``name``."""
+
+        def say(line: str) -> None:
+            self._progress(f"{name}: {line}")
+
+        return say
+
+    def _applier(self, say: Progress) -> Applier:
+        return Applier(
+            self.client,
+            say,
+            clock=self.clock,
+            sleep=self.sleep,
+            task_timeout_s=self.task_timeout_s,
+            poll_s=self.poll_s,
+        )
+
+    def _lease(self, vmid: int, mac: str | None) -> str | None:
+        """Poll ``…/interfaces`` until the NIC (by MAC, if given) has an IPv4 address."""
+        ip = poll_until(
+            self.clock,
+            self.sleep,
+            self.lease_timeout_s,
+            self.poll_s,
+            lambda: lease_of(self.client.interfaces(vmid), mac),
+        )
+        return str(ip) if ip else None
+
+    @staticmethod
+    def _compensated(
+        body: Callable[[], T],
+        journal: Journal,
+        applier: Applier,
+        *,
+        owner: str,
+        name: str,
+        step: Callable[[], str],
+        say: Progress,
+    ) -> T:
+        """Run ``body``; on any failure undo ``journal`` newest-first and re-raise
+        (``RollbackError`` naming what is left when an undo fails)."""
+        try:
+            return body()
+        except Exception as exc:
+            compensate(journal, applier, owner=owner, name=name, step=step(), exc=exc, say=say)
+            raise
