@@ -224,31 +224,45 @@ def load_program_config(
     return ProgramConfig(project, stack, node, golden, tuple(guests), protect)
 
 
+#: ``goldenImage`` export key -> ``GoldenImage`` output (camelCase for other tooling).
+_GOLDEN_EXPORT = {
+    "archive": "archive",
+    "goldenMac": "golden_mac",
+    "goldenHostname": "golden_hostname",
+    "features": "features",
+    "sizeBytes": "size_bytes",
+    "createdAt": "created_at",
+    "dockerDriver": "docker_driver",
+    "opensshVersion": "openssh_version",
+    "retain": "retain",
+}
+#: ``guests.<name>`` export key -> ``FelhomGuest`` output.
+_GUEST_EXPORT = {
+    "vmid": "vmid",
+    "node": "node",
+    "hostname": "hostname",
+    "mac": "mac",
+    "ipv4": "ipv4",
+    "hostKeys": "host_keys",
+    "archive": "archive",
+    "state": "state",
+    "cores": "cores",
+    "memoryMiB": "memory_mib",
+    "swapMiB": "swap_mib",
+    "rootfsGiB": "rootfs_gib",
+    "mounts": "mounts",
+    "tags": "tags",
+    "owner": "owner",
+}
+
+
+def _export(resource: pulumi.Resource, keys: Mapping[str, str]) -> pulumi.Output[dict[str, Any]]:
+    """One output holding ``{export key: the resource's output}``."""
+    return pulumi.Output.all(**{key: getattr(resource, attr) for key, attr in keys.items()})
+
+
 def _golden_export(image: GoldenImage) -> pulumi.Output[dict[str, Any]]:
-    return pulumi.Output.all(
-        archive=image.archive,
-        golden_mac=image.golden_mac,
-        golden_hostname=image.golden_hostname,
-        features=image.features,
-        size_bytes=image.size_bytes,
-        created_at=image.created_at,
-        docker_driver=image.docker_driver,
-        openssh_version=image.openssh_version,
-        retain=image.retain,
-    ).apply(
-        lambda o: {
-            "source": "build",
-            "archive": o["archive"],
-            "goldenMac": o["golden_mac"],
-            "goldenHostname": o["golden_hostname"],
-            "features": o["features"],
-            "sizeBytes": o["size_bytes"],
-            "createdAt": o["created_at"],
-            "dockerDriver": o["docker_driver"],
-            "opensshVersion": o["openssh_version"],
-            "retain": o["retain"],
-        }
-    )
+    return _export(image, _GOLDEN_EXPORT).apply(lambda o: {"source": "build", **o})
 
 
 def _archive_from(value: Any, stack: str, output: str) -> str:
@@ -262,44 +276,18 @@ def _archive_from(value: Any, stack: str, output: str) -> str:
 
 
 def _guest_export(guest: FelhomGuest) -> pulumi.Output[dict[str, Any]]:
-    return pulumi.Output.all(
-        vmid=guest.vmid,
-        node=guest.node,
-        hostname=guest.hostname,
-        mac=guest.mac,
-        ipv4=guest.ipv4,
-        host_keys=guest.host_keys,
-        archive=guest.archive,
-        state=guest.state,
-        cores=guest.cores,
-        memory=guest.memory_mib,
-        swap=guest.swap_mib,
-        rootfs=guest.rootfs_gib,
-        mounts=guest.mounts,
-        tags=guest.tags,
-        owner=guest.owner,
-    ).apply(
-        lambda o: {
-            "vmid": o["vmid"],
-            "node": o["node"],
-            "hostname": o["hostname"],
-            "mac": o["mac"],
-            "ipv4": o["ipv4"],
-            "hostKeys": o["host_keys"],
-            "archive": o["archive"],
-            "state": o["state"],
-            "cores": o["cores"],
-            "memoryMiB": o["memory"],
-            "swapMiB": o["swap"],
-            "rootfsGiB": o["rootfs"],
+    def shape(o: dict[str, Any]) -> dict[str, Any]:
+        mounts = o["mounts"] or []
+        return {
+            **o,
             "mounts": [
                 {"storage": m["storage"], "sizeGiB": m["size_gib"], "path": m["path"]}
-                for m in o["mounts"] or []
+                for m in mounts
             ],
             "tags": o["tags"] or [],
-            "owner": o["owner"],
         }
-    )
+
+    return _export(guest, _GUEST_EXPORT).apply(shape)
 
 
 def declare(cfg: ProgramConfig) -> tuple[pulumi.Output[Any], dict[str, pulumi.Output[Any]]]:
