@@ -30,6 +30,7 @@ from felhom_provider.reconcile import (
 from felhom_provider.reconcile.model import GuestSpec, MountSpec, owner_of
 from felhom_provider.sim.hooks import load_extensions
 from felhom_provider.sim.server import SimServer
+from tests.unit.reconcile.fakes import FakeClock as UnitFakeClock
 
 TEMPLATE = "local:vztmpl/debian-13-standard_13.1-2_amd64.tar.zst"
 GOLDEN_OWNER = "felhom/test/golden"
@@ -37,17 +38,11 @@ GOLDEN_OWNER = "felhom/test/golden"
 FAST_RETRY = RetrySettings(attempts=6, initial_s=0.01, max_s=0.05, jitter_s=0.0)
 
 
-class FakeClock:
+class FakeClock(UnitFakeClock):
     """Engine time that advances when the engine sleeps; yields to the simulator briefly."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
     def sleep(self, seconds: float) -> None:
-        self.now += seconds
+        super().sleep(seconds)
         time.sleep(0.005)
 
 
