@@ -200,8 +200,12 @@ class Applier:
         except NotFoundError:
             return True
         try:
-            self.client.get_config(vmid)
+            after = self.client.get_config(vmid)
         except NotFoundError:
+            return True
+        if owner_of(after) != marker:
+            # The destroy task succeeded and another bring-up has already taken the freed
+            # VMID (nextid hands it out again at once): ours is gone.
             return True
         raise PveError(f"CT {vmid} still exists after destroy", vmid=vmid, step="verify-gone")
 
