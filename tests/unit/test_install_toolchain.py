@@ -6,6 +6,7 @@ paths an operator meets: an installed CLI on PATH, a complete cache, and a missi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -17,9 +18,17 @@ SCRIPT = REPO / "scripts" / "install-toolchain.sh"
 PLUGINS = ("pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
 
 
-def fake_bin(directory: Path, version: str) -> Path:
+def langhost_sources_stamp() -> str:
+    """The stamp the installer writes: a hash of the language host's sources."""
+    langhost = REPO / "toolchain" / "langhost"
+    files = [langhost / "go.mod", langhost / "go.sum", *sorted(langhost.glob("*.go"))]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
+def fake_bin(directory: Path, version: str, stamp: str | None = None) -> Path:
     """Four executables that answer like a Pulumi CLI and language host of ``version``."""
     directory.mkdir(parents=True)
+    (directory / ".langhost-sources").write_text(f"{stamp or langhost_sources_stamp()}\n")
     (directory / "pulumi").write_text(f"#!/bin/sh\necho v{version}\n")
     (directory / "pulumi-language-python").write_text(f"#!/bin/sh\necho v{version}\n")
     for name in PLUGINS[1:]:
@@ -72,6 +81,15 @@ def test_complete_cache_is_reused_without_go(tmp_path: Path) -> None:
     result = run(tmp_path, [], FELHOM_FORCE_BUILD="1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(cached)
+
+
+def test_cache_built_from_other_language_host_sources_is_rebuilt(tmp_path: Path) -> None:
+    only_system_path_without_go()
+    fake_bin(tmp_path / "cache" / "pulumi-v3.274.1" / "bin", "3.274.1", stamp="0" * 16)
+    result = run(tmp_path, [], FELHOM_FORCE_BUILD="1")
+    # Not reused: it goes on to build, which needs Go.
+    assert result.returncode == 1
+    assert "Go is not installed" in result.stderr
 
 
 def test_incomplete_cache_is_not_trusted(tmp_path: Path) -> None:
