@@ -101,7 +101,7 @@ cp -r "$pkg_dir" "$stage/src/pkg"
 cp -r "$sdk_dir" "$stage/src/sdk"
 chmod -R u+w "$stage/src"
 
-log "building pulumi v$VERSION (with empty Go caches this takes about 8 minutes on 2 cores)"
+log "building pulumi v$VERSION (with empty Go caches this takes about 5-8 minutes on 2 cores)"
 (cd "$stage/src/pkg" && go mod download && go build -trimpath -tags osusergo,grpcnotrace \
   -ldflags "$ldflags" -o "$stage/bin/pulumi" ./cmd/pulumi) >&2
 log "built pulumi after $((SECONDS - started)) s"
