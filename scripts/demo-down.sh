@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tear the demo down: destroy the dev stack's resources (guests, golden archive), remove the
-# stack from the local backend (its config file stays, it is the demo's fleet), and stop the
-# simulator. Run by `make demo-down`. The simulator's state directory is kept for reuse.
+# stack from the local backend, take the machine-specific keys the demo wrote back out of
+# stacks/Pulumi.dev.yaml (the fleet stays), and stop the simulator. Run by `make demo-down`. The simulator's state directory is kept for reuse.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +22,12 @@ if [ -f "$STATE/env" ]; then
       pulumi state unprotect --all --yes --non-interactive >/dev/null 2>&1 || true
       say "pulumi destroy --yes"
       pulumi destroy --yes --non-interactive
+      # The fleet in the stack file stays; what the demo added for this machine goes: the
+      # simulator's endpoint, the encrypted token and (after the stack is gone) its salt.
+      pulumi config rm-all felhom:pve felhom:pveTokenSecret felhom:nodeShell \
+        felhom:guestSshPort --non-interactive
       pulumi stack rm "$STACK" --yes --preserve-config --non-interactive
+      sed -i '/^encryptionsalt: /d' "$REPO/stacks/Pulumi.$STACK.yaml"
     else
       echo "demo-down: the simulator is not running; start it with 'make demo' to destroy" >&2
       echo "the stack's resources, or remove .felhom/ to forget both" >&2
