@@ -30,16 +30,26 @@ def resource_urn(owner: str, type_token: str) -> str | None:
     return f"urn:pulumi:{stack}::{project}::{type_token}::{name}"
 
 
+def engine_address() -> str | None:
+    """The engine's loopback address, inside the engine's plugin process only.
+
+    The plugin runs as ``python -m pulumi.dynamic <address>``; in tests and in the program
+    (any other ``__main__``) there is no engine to talk to.
+    """
+    address = sys.argv[1] if len(sys.argv) > 1 else ""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if getattr(spec, "name", "") != "pulumi.dynamic.__main__" or not _ADDRESS_RE.match(address):
+        return None
+    return address
+
+
 def _engine_stub() -> Any:
     global _stub, _unavailable  # noqa: PLW0603 - one channel per provider process
     with _lock:
         if _stub is not None or _unavailable:
             return _stub
-        address = sys.argv[1] if len(sys.argv) > 1 else ""
-        # Only inside the engine's plugin process (``python -m pulumi.dynamic <address>``);
-        # never in tests or in the program.
-        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-        if getattr(spec, "name", "") != "pulumi.dynamic.__main__" or not _ADDRESS_RE.match(address):
+        address = engine_address()
+        if address is None:
             _unavailable = True
             return None
         try:

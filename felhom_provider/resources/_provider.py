@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
 from felhom_provider.resources._runtime import Progress, Runtime, RuntimeHolder, progress_for
+from felhom_provider.resources._watchdog import start_engine_watchdog
 
 
 class RuntimeProvider(ResourceProvider):
@@ -34,8 +35,10 @@ class RuntimeProvider(ResourceProvider):
         return holder
 
     def configure(self, req: ConfigureRequest) -> None:
-        """Read the provider settings from the stack config (``felhom:*``)."""
+        """Read the provider settings from the stack config (``felhom:*``); watch the engine."""
         self._holder.configure(req.config.get)
+        # A provider process must not outlive a killed `pulumi up` (see _watchdog).
+        start_engine_watchdog()
 
     def _runtime(self, owner: object) -> tuple[Runtime, Progress]:
         """The runtime and a step logger for the resource whose marker is ``owner``."""

@@ -115,6 +115,20 @@ class PulumiProject:
             self.run(*args, value)
 
 
+def processes_in(workdir: Path) -> list[int]:
+    """PIDs of processes whose working directory is ``workdir`` (plugins run there)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (entry / "cwd").resolve() == workdir.resolve():
+                found.append(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
 def copy_project(source: Path, dest: Path, *, virtualenv: Path = VENV) -> Path:
     """Copy a project directory and point its ``Pulumi.yaml`` at an absolute virtualenv.
 

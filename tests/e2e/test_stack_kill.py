@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.pulumi_cli import PulumiProject, copy_project
+from tests.e2e.pulumi_cli import PulumiProject, copy_project, processes_in
 from tests.e2e.test_stack_lifecycle import Sim, dev_config, make_project
 
 GUEST = {"name": "acme-web", "cores": 1, "memory": 512, "rootfsGiB": 8}
@@ -60,6 +60,17 @@ def test_killed_up_during_restore_is_adopted_not_duplicated(
         finally:
             log.close()
         assert len(sim.cts()) == 1
+
+        # The engine is gone, so its plugins must go too: the dynamic provider's watchdog
+        # ends it rather than letting it finish a bring-up that nothing will record.
+        for _ in range(1200):
+            left = processes_in(project.workdir)
+            if not left:
+                break
+            time.sleep(0.05)
+        assert not left, "processes outlived the killed pulumi up: " + "; ".join(
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() for pid in left
+        )
 
         # The killed run left the file backend's lock behind; clear it as an operator would.
         project.run("cancel", "--yes", check=False)
