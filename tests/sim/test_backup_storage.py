@@ -39,13 +39,19 @@ def test_vzdump_writes_archive_with_config(sim: SimServer, sim_root: Any) -> Non
     assert sim.state.cts[150].guest == {"marker": "baked"}
 
 
-def test_locked_ct_and_backup_lock(sim_factory: Any) -> None:
+def stopped_ct_9000(sim_factory: Any) -> tuple[SimServer, Any, str]:
+    """A manual-clock simulator with CT 9000 created (as root) and its task finished."""
     sim = sim_factory(manual_clock=True)
     root = proxmox_for(sim, "root")
     node = sim.state.node
     upid = root.nodes(node).lxc.post(vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:8")
     sim.advance(60)
     assert exitstatus(root, sim, upid) == "OK"
+    return sim, root, node
+
+
+def test_locked_ct_and_backup_lock(sim_factory: Any) -> None:
+    sim, root, node = stopped_ct_9000(sim_factory)
     dump = root.nodes(node).vzdump.post(vmid="9000", mode="stop")
     assert root.nodes(node).lxc(9000).config.get()["lock"] == "backup"
     exc = error_of(root.nodes(node).lxc(9000).config.put, cores=2)
@@ -56,12 +62,7 @@ def test_locked_ct_and_backup_lock(sim_factory: Any) -> None:
 
 
 def test_failed_vzdump_task_clears_the_backup_lock(sim_factory: Any) -> None:
-    sim = sim_factory(manual_clock=True)
-    root = proxmox_for(sim, "root")
-    node = sim.state.node
-    upid = root.nodes(node).lxc.post(vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:8")
-    sim.advance(60)
-    assert exitstatus(root, sim, upid) == "OK"
+    sim, root, node = stopped_ct_9000(sim_factory)
     sim.add_task_fault("vzdump", "job errors", vmid=9000)
     dump = root.nodes(node).vzdump.post(vmid="9000", mode="stop")
     assert root.nodes(node).lxc(9000).config.get()["lock"] == "backup"
@@ -74,12 +75,7 @@ def test_failed_vzdump_task_clears_the_backup_lock(sim_factory: Any) -> None:
 
 
 def test_failed_vzdump_keeps_a_lock_it_did_not_set(sim_factory: Any) -> None:
-    sim = sim_factory(manual_clock=True)
-    root = proxmox_for(sim, "root")
-    node = sim.state.node
-    upid = root.nodes(node).lxc.post(vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:8")
-    sim.advance(60)
-    assert exitstatus(root, sim, upid) == "OK"
+    sim, root, node = stopped_ct_9000(sim_factory)
     sim.state.cts[9000].conf["lock"] = "disk"
     dump = root.nodes(node).vzdump.post(vmid="9000")
     sim.advance(60)
