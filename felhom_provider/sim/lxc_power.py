@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from felhom_provider.sim import propstr
+from felhom_provider.sim import lxc_pending, propstr
 from felhom_provider.sim.auth import ROOT
 from felhom_provider.sim.errors import ParamError, SimApiError, TaskError
-from felhom_provider.sim.lxc_config import mount_parts, mount_render
+from felhom_provider.sim.lxc_config import apply_key, mount_parts, mount_render
 from felhom_provider.sim.network import BRIDGES
 from felhom_provider.sim.params import NET_FORMAT
 from felhom_provider.sim.storage import GIB
@@ -55,6 +55,10 @@ def start(state: SimState, actor: str, vmid: int, skiplock: bool = False) -> str
             raise TaskError("you can't start a CT if it's a template")
         if ct.lock and not skiplock and ct.lock != "mounted":
             raise TaskError(f"CT is locked ({ct.lock})")
+        with state.mutex:
+            if ct.pending:  # vm_start: "apply pending changes while starting"
+                lxc_pending.apply_all(ct, lambda c, k, v: apply_key(state, c, k, v))
+                state.save_ct(ct)
         for value in ct.nets().values():
             bridge = propstr.parse(value, NET_FORMAT).get("bridge")
             if bridge is not None and bridge not in BRIDGES:

@@ -218,6 +218,7 @@ ENDPOINT_PARAMS: dict[tuple[str, str], dict[str, Spec]] = {
         "snapshot": _opt("string", format="pve-configid", maxLength=40),
     },
     ("PUT", "/nodes/{node}/lxc/{vmid}/config"): LXC_SET_CONFIG,
+    ("GET", "/nodes/{node}/lxc/{vmid}/pending"): _CT,
     ("PUT", "/nodes/{node}/lxc/{vmid}/resize"): LXC_RESIZE,
     ("POST", "/nodes/{node}/lxc/{vmid}/move_volume"): LXC_MOVE_VOLUME,
     ("POST", "/nodes/{node}/lxc/{vmid}/status/start"): {

@@ -91,6 +91,7 @@ ROUTES: list[Route] = [
     _r("DELETE", CT, api_lxc.destroy),
     _r("GET", CT + "/config", api_lxc.get_config),
     _r("PUT", CT + "/config", api_lxc.set_config),
+    _r("GET", CT + "/pending", api_lxc.pending),
     _r("PUT", CT + "/resize", api_lxc.resize),
     _r("POST", CT + "/move_volume", api_lxc.move_volume, not_implemented=frozenset({"bwlimit"})),
     _r("POST", CT + "/status/start", api_lxc.start),
