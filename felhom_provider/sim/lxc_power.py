@@ -303,9 +303,11 @@ def interfaces(state: SimState, actor: str, vmid: int) -> list[dict[str, Any]] |
     for key, value in sorted(ct.nets().items(), key=lambda kv: int(kv[0][3:])):
         net = propstr.parse(value, NET_FORMAT)
         addr = lease_of(state, ct, key)
-        ip = net.get("ip", "")
+        ip, ip6 = net.get("ip", ""), net.get("ip6", "")
         inet = f"{addr}/16" if addr else (ip if "/" in ip else None)
-        result.append(_iface(net["name"], net.get("hwaddr", "").lower(), inet, None))
+        # Static IPv6 addresses are configured as given; SLAAC/DHCPv6 are not imitated.
+        inet6 = ip6 if "/" in ip6 else None
+        result.append(_iface(net["name"], net.get("hwaddr", "").lower(), inet, inet6))
     return result
 
 
