@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from felhom_provider.sim import api_access, api_lxc, api_sim, api_sim_guest, api_storage, api_tasks
+from felhom_provider.sim import (
+    api_access,
+    api_lxc,
+    api_sim,
+    api_sim_scenarios,
+    api_storage,
+    api_tasks,
+)
 from felhom_provider.sim.params import ENDPOINT_PARAMS, OUTSIDE_SUBSET, Spec
 from felhom_provider.sim.request import Handler
 
@@ -68,7 +75,7 @@ def _r(method: str, template: str, handler: Handler, **kw: object) -> Route:
         ENDPOINT_PARAMS,
         OUTSIDE_SUBSET,
         api_sim.SIM_PARAMS,
-        api_sim_guest.SIM_GUEST_PARAMS,
+        api_sim_scenarios.SCENARIO_PARAMS,
     ):
         if key in table:
             spec = table[key]
@@ -117,7 +124,8 @@ ROUTES: list[Route] = [
     _r("POST", "/_sim/locks/{vmid}", api_sim.hold_lock),
     _r("POST", "/_sim/clock/advance", api_sim.advance),
     _r("POST", "/_sim/restart", api_sim.restart),
-    _r("POST", "/_sim/archives/docker-broken", api_sim_guest.break_docker),
+    _r("POST", "/_sim/node/reboot", api_sim_scenarios.node_reboot),
+    _r("POST", "/_sim/archives/docker-broken", api_sim_scenarios.break_docker),
 ]
 
 _BY_METHOD: dict[str, list[Route]] = {}

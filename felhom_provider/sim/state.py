@@ -26,6 +26,7 @@ from felhom_provider.sim import (
     lxc_move,
     lxc_pending,
     lxc_power,
+    node_boot,
     pctconf,
 )
 from felhom_provider.sim.auth import AuthDb
@@ -254,6 +255,10 @@ class SimState:
         self.scheduler.at(self.clock.now() + seconds, lambda: self.locks.release(vmid))
         if seconds <= 0:
             self.scheduler.run_due()
+
+    def node_reboot(self) -> str:
+        """Reboot the node: all CTs stop, ``startall`` starts the onboot ones; its UPID."""
+        return node_boot.reboot(self)
 
     def advance(self, seconds: float) -> int:
         """Manual clock only: move time forward and complete what became due."""
