@@ -14,7 +14,7 @@ from felhom_provider.sim.server import SimServer
 from tests.conftest import proxmox_for
 from tests.sim.helpers import exitstatus, make_archive, restore, task_log
 
-FLEET = {
+FLEET: dict[int, dict[str, Any]] = {
     501: {"onboot": 1, "startup": "order=2"},
     502: {"onboot": 1, "startup": "order=1,up=30"},
     503: {"onboot": 0},
