@@ -149,6 +149,7 @@ def destroy(
         if ct.status == "running":
             stop_now(state, ct)
         destroy_volumes(state, task, vmid, old_conf, unreferenced=unreferenced)
+        state.pools.remove_vm(vmid)  # AccessControl::remove_vm_access
         state.drop_ct(vmid)
         state.hooks.on_destroy(ct)
         return 0

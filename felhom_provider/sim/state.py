@@ -38,6 +38,7 @@ from felhom_provider.sim.locks import ConfigLocks
 from felhom_provider.sim.models import Container
 from felhom_provider.sim.network import Dhcp
 from felhom_provider.sim.persist import atomic_write_json, atomic_write_text, read_json
+from felhom_provider.sim.pools import Pools
 from felhom_provider.sim.storage import StorageRegistry
 from felhom_provider.sim.tasks import Task, TaskRegistry
 
@@ -85,6 +86,7 @@ class SimState:
         self.auth = AuthDb.load_or_create(self.dir / "auth.json")
         self.storage = StorageRegistry(self.dir)
         self.dhcp = Dhcp(self.dir / "network.json")
+        self.pools = Pools(self.dir / "pools.json")
         self.tasks = TaskRegistry(self.node, self.dir / "tasks", self.boot_time)
         self.cts: dict[int, Container] = {}
         self.interrupted: list[Task] = []
@@ -96,6 +98,7 @@ class SimState:
     def _load(self) -> None:
         self.storage.load(self.clock.now())
         self.dhcp.load()
+        self.pools.load()
         lxc = self.dir / "lxc"
         lxc.mkdir(exist_ok=True)
         for conf in lxc.glob("*.conf"):
