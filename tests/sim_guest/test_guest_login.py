@@ -121,3 +121,29 @@ def test_strict_modes_refuse_writable_paths(
     ok(node.pct_exec(401, "sh", "-c", loosen))
     with pytest.raises(paramiko.AuthenticationException):
         _login(guest_sim, key)
+
+
+def test_pct_push_pull_and_hostname_at_next_start(
+    guest_sim: SimServer, node: NodeShellClient, api: Any, static_guest: int
+) -> None:
+    key = _key()
+    ok(node.pct_exec(401, "mkdir", "-p", "-m", "700", "/root/.ssh"))
+    push = "pct push 401 /dev/stdin /root/.ssh/authorized_keys --perms 0600"
+    ok(node.run(push, stdin=_line(key)))
+    assert ok(node.run("pct pull 401 /root/.ssh/authorized_keys /dev/stdout")).out == _line(key)
+    client = _login(guest_sim, key)
+    try:
+        # hostname is a fast-plug option: in the config at once, in the guest at next start.
+        n = guest_sim.state.node
+        api.nodes(n).lxc(401).config.put(hostname="cust-b")
+        assert api.nodes(n).lxc(401).config.get(current=1)["hostname"] == "cust-b"
+        assert _run(client, "hostname") == (0, "cust-a\n")
+    finally:
+        client.close()
+    ok(node.run("pct stop 401"))
+    ok(node.run("pct start 401"))
+    client = _login(guest_sim, key)
+    try:
+        assert _run(client, "hostname") == (0, "cust-b\n")
+    finally:
+        client.close()
