@@ -93,6 +93,26 @@ def _lease_all(state: SimState, ct: Container) -> None:
             ]
         if clash:
             state.dhcp.record_collision(mac, [ct.vmid, *clash], state.clock.now())
+    address = static_address(ct)
+    if address is not None:
+        with state.mutex:
+            same = [
+                other.vmid
+                for other in state.cts.values()
+                if other.vmid != ct.vmid
+                and other.status == "running"
+                and static_address(other) == address
+            ]
+        if same:
+            state.dhcp.record_ip_collision(address, [ct.vmid, *same], state.clock.now())
+
+
+def static_address(ct: Container) -> str | None:
+    """net0's static IPv4 address without the prefix (None for dhcp/manual/unset)."""
+    if "net0" not in ct.conf:
+        return None
+    ip = str(propstr.parse(ct.conf["net0"], NET_FORMAT).get("ip", ""))
+    return ip.split("/", 1)[0] if "/" in ip else None
 
 
 def stop_now(state: SimState, ct: Container) -> None:
