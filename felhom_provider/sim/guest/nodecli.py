@@ -19,7 +19,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from felhom_provider.sim import backup, lxc_config, lxc_create, lxc_power, params, schema
+from felhom_provider.sim import (
+    backup,
+    lxc_config,
+    lxc_create,
+    lxc_pending,
+    lxc_power,
+    params,
+    pctconf,
+    schema,
+)
 from felhom_provider.sim.auth import ROOT
 from felhom_provider.sim.errors import ParamError, SimApiError
 from felhom_provider.sim.guest import shell
@@ -135,8 +144,12 @@ class NodeCli:
             return self._wait(upid)
         if sub == "status" and len(positional) == 1 and not opts:
             return Result(0, f"status: {self.state.ct(vmid).status}\n")
-        if sub == "config" and len(positional) == 1 and not opts:
-            return Result(0, self.state.ct(vmid).text())
+        if sub == "config" and len(positional) == 1 and set(opts) <= {"current"}:
+            # pct config = GET …/config: pending values merged in unless --current.
+            ct = self.state.ct(vmid)
+            current = opts.get("current", "0") in ("1", "true", "yes", "on")
+            conf = lxc_pending.current(ct, current_only=current)
+            return Result(0, pctconf.render(conf, ct.raw_lxc))
         if sub == "destroy" and len(positional) == 1:
             checked = _validated("DELETE", ct_path, {**base, **opts})
             upid = lxc_power.destroy(
