@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import paramiko
 
 from felhom_provider.sim.guest.hooks import GuestNotRunningError, SshdView
-from felhom_provider.sim.guest.sshbase import Listener, load_private_key, read_stdin
+from felhom_provider.sim.guest.sshbase import ExecSession, Listener, load_private_key, read_stdin
 
 if TYPE_CHECKING:
     from felhom_provider.sim.guest.hooks import SimGuestHooks
@@ -77,10 +77,11 @@ class _NoLogin(paramiko.ServerInterface):
         return paramiko.common.AUTH_FAILED
 
 
-class _Login(paramiko.ServerInterface):
+class _Login(ExecSession):
     """root with a key from the guest's authorized_keys; exec channels run in the guest."""
 
     def __init__(self, sshd: GuestSshd, vmid: int) -> None:
+        super().__init__(functools.partial(sshd.run, vmid))
         self.sshd, self.vmid = sshd, vmid
 
     def get_allowed_auths(self, username: str) -> str:
@@ -93,21 +94,9 @@ class _Login(paramiko.ServerInterface):
             allowed = self.sshd.hooks.authorized_keys(self.sshd.state, self.vmid)
         except Exception:  # the CT went away meanwhile: no login
             return paramiko.common.AUTH_FAILED
-        if (key.get_name(), key.get_base64()) in allowed or any(
-            b64 == key.get_base64() for _, b64 in allowed
-        ):
+        if any(b64 == key.get_base64() for _, b64 in allowed):
             return paramiko.common.AUTH_SUCCESSFUL
         return paramiko.common.AUTH_FAILED
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        if kind == "session":
-            return paramiko.common.OPEN_SUCCEEDED
-        return paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
-
-    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
-        text = command.decode("utf-8", "replace")
-        threading.Thread(target=self.sshd.run, args=(self.vmid, channel, text), daemon=True).start()
-        return True
 
 
 class GuestSshd:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ import paramiko
 from felhom_provider.sim.guest.hooks import SimGuestHooks
 from felhom_provider.sim.guest.nodecli import NodeCli
 from felhom_provider.sim.guest.sshbase import (
+    ExecSession,
     Listener,
     ensure_ed25519_key,
     public_line,
@@ -41,10 +41,11 @@ USER = "root"
 PORT_ENV = "FELHOM_SIM_GUEST_SSH_PORT"
 
 
-class _Session(paramiko.ServerInterface):
+class _Session(ExecSession):
     """One SSH connection: public-key auth for root, exec requests only."""
 
     def __init__(self, shell: NodeShell) -> None:
+        super().__init__(shell.handle)
         self.shell = shell
 
     def get_allowed_auths(self, username: str) -> str:
@@ -54,16 +55,6 @@ class _Session(paramiko.ServerInterface):
         if username == USER and key.get_base64() == self.shell.client_key.get_base64():
             return paramiko.common.AUTH_SUCCESSFUL
         return paramiko.common.AUTH_FAILED
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        if kind == "session":
-            return paramiko.common.OPEN_SUCCEEDED
-        return paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
-
-    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
-        text = command.decode("utf-8", "replace")
-        threading.Thread(target=self.shell.handle, args=(channel, text), daemon=True).start()
-        return True
 
 
 class NodeShell:
