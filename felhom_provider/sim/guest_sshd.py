@@ -37,7 +37,6 @@ from felhom_provider.sim.guest.sshbase import ExecSession, Listener, load_privat
 
 if TYPE_CHECKING:
     from felhom_provider.sim.guest.hooks import SimGuestHooks
-    from felhom_provider.sim.state import SimState
 
 PROBE_ADDRESS = "127.77.255.254"
 
@@ -88,10 +87,10 @@ class _Login(ExecSession):
         return "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        if username != "root" or self.sshd.hooks is None or self.sshd.state is None:
+        if username != "root" or self.sshd.hooks is None or self.sshd.server is None:
             return paramiko.common.AUTH_FAILED
         try:
-            allowed = self.sshd.hooks.authorized_keys(self.sshd.state, self.vmid)
+            allowed = self.sshd.hooks.authorized_keys(self.sshd.server.state, self.vmid)
         except Exception:  # the CT went away meanwhile: no login
             return paramiko.common.AUTH_FAILED
         if any(b64 == key.get_base64() for _, b64 in allowed):
@@ -104,7 +103,7 @@ class GuestSshd:
 
     def __init__(self, port: int | None = None, stdin_wait: float = 2.0) -> None:
         self.hooks: SimGuestHooks | None = None
-        self.state: SimState | None = None
+        self.server: Any = None  # the SimServer; its ``state`` is swapped by a reload
         self.stdin_wait = stdin_wait
         self.port, self._reservation = reserve_port(port)
         self._lock = threading.Lock()
@@ -160,11 +159,12 @@ class GuestSshd:
 
     def run(self, vmid: int, channel: paramiko.Channel, command: str) -> None:
         """Run one exec request in the guest: ``bash -c command`` with the channel's input."""
-        assert self.hooks is not None and self.state is not None
+        assert self.hooks is not None and self.server is not None
         try:
             stdin = read_stdin(channel, self.stdin_wait)
             try:
-                result = self.hooks.exec(self.state, vmid, ["bash", "-c", command], stdin)
+                state = self.server.state
+                result = self.hooks.exec(state, vmid, ["bash", "-c", command], stdin)
             except GuestNotRunningError:
                 channel.send_exit_status(255)
                 return
@@ -204,7 +204,7 @@ class GuestSshdService:
     def start(self, sim: Any) -> dict[str, Any]:
         """Pick up guests already running (after a restart); return endpoint.json keys."""
         state = sim.state
-        self.sshd.hooks, self.sshd.state = self.hooks, state
+        self.sshd.hooks, self.sshd.server = self.hooks, sim
         with state.mutex:
             cts = list(state.cts.values())
         for view in self.hooks.views(cts):

@@ -34,6 +34,8 @@ from felhom_provider.sim.guest.sshbase import (
 from felhom_provider.sim.guest_sshd import GuestSshdService
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from felhom_provider.sim.hooks import Extensions
     from felhom_provider.sim.state import SimState
 
@@ -65,11 +67,14 @@ class NodeShell:
         state: SimState,
         hooks: SimGuestHooks,
         *,
+        current: Callable[[], SimState] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         stdin_wait: float = 2.0,
     ) -> None:
         self.state = state
+        # The live state: the control API's restart swaps the server's state object.
+        self._current = current or (lambda: state)
         self.cli = NodeCli(state, hooks)
         key_dir = Path(state.dir) / "nodeshell"
         self.host_key = ensure_ed25519_key(key_dir / "ssh_host_ed25519_key", "root@sim-node")
@@ -104,6 +109,7 @@ class NodeShell:
         """Run one exec request and send output and exit status back."""
         try:
             stdin = read_stdin(channel, self.stdin_wait)
+            self.cli.state = self._current()
             result = self.cli.run(command, stdin)
             if result.stdout:
                 channel.sendall(result.stdout.encode())
@@ -131,7 +137,9 @@ class NodeShellService:
 
     def start(self, sim: Any) -> dict[str, Any]:
         """Start on ``sim.state``; returns ``{"node_shell": {...}}`` for endpoint.json."""
-        self.shell = NodeShell(sim.state, self.hooks, host=self.host, port=self.port)
+        self.shell = NodeShell(
+            sim.state, self.hooks, current=lambda: sim.state, host=self.host, port=self.port
+        )
         return {"node_shell": self.shell.start()}
 
     def stop(self) -> None:
