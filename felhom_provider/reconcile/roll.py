@@ -223,7 +223,9 @@ class RollEngine(EngineBase):
             f"rolling CT {vmid} from {plan.old_archive} to {spec.archive}: data mounts "
             f"{[m.path for m in plan.mounts]} kept, rootfs {plan.rootfs_gib} GiB"
         )
-        run.record = HolderRecord(spec.owner, vmid, plan.old_archive, spec.archive, running)
+        run.record = HolderRecord(
+            spec.owner, vmid, plan.old_archive, spec.archive, running, plan.protection
+        )
         try:
             run.step = "read-identity"
             if not running:
@@ -421,6 +423,9 @@ class RollEngine(EngineBase):
         held = ops.config_or_none(holder) or {}
         for mount in data_mounts(held):
             ops.move(holder, mount.key, vmid)
+        restored = ops.config_or_none(vmid) or {}
+        if record.protected and not as_bool(restored.get("protection", 0)):
+            ops.set_protection(vmid, on=True, undo=False)
         if record.running and not ops.running(vmid):
             ops.start(vmid)
         ops.destroy_holder(holder, run.spec.owner)

@@ -126,7 +126,8 @@ class RollPlan:
 class HolderRecord:
     """The roll's durable journal, kept in the holder CT's description.
 
-    ``backup`` is the vzdump of the stopped old root filesystem once it exists;
+    ``running``/``protected`` are the guest's state before the roll (restored by a
+    roll-back); ``backup`` is the vzdump of the stopped old root filesystem once it exists;
     ``verified`` is set once the new root filesystem passed every check (the commit point).
     """
 
@@ -135,6 +136,7 @@ class HolderRecord:
     old_archive: str
     new_archive: str
     running: bool
+    protected: bool = False
     backup: str | None = None
     verified: bool = False
 
@@ -146,6 +148,7 @@ class HolderRecord:
             f"{_RECORD_PREFIX}from={self.old_archive}",
             f"{_RECORD_PREFIX}to={self.new_archive}",
             f"{_RECORD_PREFIX}running={int(self.running)}",
+            f"{_RECORD_PREFIX}protected={int(self.protected)}",
         ]
         if self.backup:
             lines.append(f"{_RECORD_PREFIX}backup={self.backup}")
@@ -174,6 +177,7 @@ class HolderRecord:
             old_archive=fields.get("from", ""),
             new_archive=fields.get("to", ""),
             running=fields.get("running") == "1",
+            protected=fields.get("protected") == "1",
             backup=fields.get("backup") or None,
             verified=fields.get("verified") == "1",
         )
