@@ -59,6 +59,12 @@ def resize(req: ApiRequest) -> str:
     return req.state.resize(req.actor, req.vmid(), str(p["disk"]), str(p["size"]), p.get("digest"))
 
 
+def move_volume(req: ApiRequest) -> str:
+    """``POST …/move_volume``. Not imitated: moves to another storage, ``bwlimit``."""
+    req.node()
+    return req.state.move_volume(req.actor, req.vmid(), req.params)
+
+
 def start(req: ApiRequest) -> str:
     """``POST …/status/start``. Not imitated: ``debug`` logging, HA-managed starts."""
     req.node()

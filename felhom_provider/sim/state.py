@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from felhom_provider.sim import backup, lxc_config, lxc_create, lxc_power, pctconf
+from felhom_provider.sim import backup, lxc_config, lxc_create, lxc_move, lxc_power, pctconf
 from felhom_provider.sim.auth import AuthDb
 from felhom_provider.sim.clock import Clock, ScaledClock, Scheduler
 from felhom_provider.sim.errors import ParamError, SimApiError, TaskError, lock_timeout_message
@@ -79,6 +79,7 @@ class SimState:
         self.tasks = TaskRegistry(self.node, self.dir / "tasks", self.boot_time)
         self.cts: dict[int, Container] = {}
         self.interrupted: list[Task] = []
+        self.hooks.attach(self)
         self._load()
 
     # -- persistence ----------------------------------------------------------------
@@ -347,6 +348,11 @@ class SimState:
     def resize(self, actor: str, vmid: int, disk: str, size: str, digest: str | None = None) -> str:
         """``PUT …/resize``; returns the UPID."""
         return lxc_config.resize(self, actor, vmid, disk, size, digest=digest)
+
+    def move_volume(self, actor: str, vmid: int, params: dict[str, Any]) -> str:
+        """``POST …/move_volume`` (to another CT); returns the UPID."""
+        self.auth.check(actor, f"/vms/{vmid}", ["VM.Config.Disk"])
+        return lxc_move.move_volume(self, actor, vmid, params)
 
     def start(self, actor: str, vmid: int, skiplock: bool = False) -> str:
         """``POST …/status/start``."""
