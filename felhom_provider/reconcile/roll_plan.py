@@ -189,13 +189,15 @@ def holder_owner(owner: str) -> str:
 
 
 def backup_notes(owner: str, old_archive: str) -> str:
-    """Notes of the old root filesystem's vzdump (the first line finds it again)."""
-    return f"{BACKUP_NOTES_PREFIX}{owner}\n{ARCHIVE_PREFIX}{old_archive}"
+    """Notes of the old root filesystem's vzdump: one line (PVE lists only the first one,
+    and owners and volids hold no spaces), so its first word finds it again."""
+    return f"{BACKUP_NOTES_PREFIX}{owner} {ARCHIVE_PREFIX}{old_archive}"
 
 
 def is_roll_backup(owner: str, notes: str | None) -> bool:
     """True when a backup's (first-line) notes mark it as ``owner``'s roll backup."""
-    return str(notes or "").split("\n", 1)[0].strip() == f"{BACKUP_NOTES_PREFIX}{owner}"
+    words = str(notes or "").split()
+    return bool(words) and words[0] == f"{BACKUP_NOTES_PREFIX}{owner}"
 
 
 def rebuilt_at_of(config: Mapping[str, Any]) -> str | None:

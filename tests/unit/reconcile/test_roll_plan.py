@@ -198,7 +198,7 @@ def test_mounts_match_by_key_path_and_size(
     ("notes", "mine"),
     [
         (backup_notes(OWNER, "old"), True),
-        (backup_notes(OWNER, "old").split("\n")[0], True),  # PVE lists the first line
+        (backup_notes(OWNER, "old") + "\nmore", True),  # PVE lists the first line
         (backup_notes("felhom/acme/db", "old"), False),
         (None, False),
     ],
