@@ -200,9 +200,11 @@ class RollOps:
         entry = self.journal.begin(step, {"vmid": vmid, "archive": archive})
         self.say(f"restoring CT {vmid} from {archive} ({'force=1, ' if over else ''}same VMID)")
         method = self.client.restore_over if over else self.client.restore_lxc
-        self.applier.run(
-            "vzrestore", vmid, f"restore CT {vmid}", partial(method, vmid, archive, overrides)
-        )
+        send = partial(method, vmid, archive, overrides)
+        # A restore slot like any restore on the node; in flight, so that adoption and holder
+        # scans of this process do not wait for the ``lock: create`` it holds.
+        with locks.restore_slots(self.node, self.restore_slots), locks.inflight(self.node, vmid):
+            self.applier.run("vzrestore", vmid, f"restore CT {vmid}", send)
         self.journal.done(entry)
 
     def start(self, vmid: int) -> None:
