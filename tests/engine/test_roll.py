@@ -171,3 +171,20 @@ def test_a_killed_roll_resumes_to_one_rootfs_with_its_data(
     assert identity(env, state) == before
     assert env.engine().read(state.vmid, state.owner).archive == new  # type: ignore[union-attr]
     leftovers(env, [state], {env.golden.archive, new})
+
+
+def test_without_a_node_shell_new_host_keys_are_published_and_said(env: Env) -> None:
+    [state] = guests(env, 1)
+    before = identity(env, state)
+    new = new_golden(env)
+    result = roll_engine(env, shell=None).roll(
+        state.vmid, replace(env.spec(state.hostname), archive=new)
+    )
+    after = identity(env, state)
+    assert not result.host_keys_carried and result.state.host_keys == after["host_keys"]
+    assert after["host_keys"] != before["host_keys"]
+    assert {k: v for k, v in after.items() if k != "host_keys"} == {
+        k: v for k, v in before.items() if k != "host_keys"
+    }
+    assert any("cannot be carried over" in line for line in env.log)
+    leftovers(env, [state], {env.golden.archive, new})
