@@ -173,7 +173,12 @@ class RollEngine(EngineBase):
                 run.say(f"already on {spec.archive}; no roll needed")
                 return self._result(run, config, carried=True)
             with gate.slot(spec.name) if gate is not None else nullcontext():
-                return self._roll(run, config)
+                try:
+                    return self._roll(run, config)
+                except FelhomError as exc:
+                    exc.context.setdefault("guest", spec.name)
+                    exc.context.setdefault("vmid", vmid)
+                    raise
 
     def recover(self, vmid: int, spec: GuestSpec) -> str | None:
         """Finish or roll back an interrupted roll of this guest; what was done, or None."""

@@ -250,7 +250,7 @@ def test_what_a_roll_cannot_carry_is_refused_before_any_change(
     eng.roll_client = pve
     with pytest.raises(VerificationError, match=why) as info:
         eng.roll(101, spec_for(101))
-    assert info.value.context["step"] == "plan-roll"
+    assert info.value.context["step"] == "plan-roll" and info.value.context["guest"] == "g101"
     assert [c for c in pve.calls if c[0] != "list_lxc"] == []
 
 
