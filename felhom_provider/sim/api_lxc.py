@@ -38,16 +38,22 @@ def destroy(req: ApiRequest) -> str:
 
 
 def get_config(req: ApiRequest) -> dict[str, Any]:
-    """``GET …/config``.
+    """``GET …/config`` (pending values merged in unless ``current=1``).
 
-    Not imitated: ``snapshot`` (no snapshots exist), ``current`` (nothing is pending).
+    Not imitated: ``snapshot`` (no snapshots exist).
     """
     req.node()
-    return req.state.get_config(req.actor, req.vmid())
+    return req.state.get_config(req.actor, req.vmid(), current=req.flag("current"))
+
+
+def pending(req: ApiRequest) -> list[dict[str, Any]]:
+    """``GET …/pending``. Not imitated: forced deletes (``delete: 2``)."""
+    req.node()
+    return req.state.get_pending(req.actor, req.vmid())
 
 
 def set_config(req: ApiRequest) -> None:
-    """``PUT …/config``. Not imitated: pending changes; ``revert`` has nothing to revert."""
+    """``PUT …/config``. Not imitated: hot-plug failures (every hot-plug succeeds)."""
     req.node()
     req.state.set_config(req.actor, req.vmid(), req.params)
 
@@ -90,7 +96,7 @@ def status_current(req: ApiRequest) -> dict[str, Any]:
 
 
 def interfaces(req: ApiRequest) -> list[dict[str, Any]] | None:
-    """``GET …/interfaces``. Not imitated: IPv6 addresses on eth interfaces."""
+    """``GET …/interfaces``. Not imitated: SLAAC/DHCPv6 addresses (static ``ip6`` only)."""
     req.node()
     return req.state.interfaces(req.actor, req.vmid())
 

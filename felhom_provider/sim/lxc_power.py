@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from felhom_provider.sim import propstr
+from felhom_provider.sim import lxc_pending, propstr
 from felhom_provider.sim.auth import ROOT
 from felhom_provider.sim.errors import ParamError, SimApiError, TaskError
-from felhom_provider.sim.lxc_config import mount_parts, mount_render
+from felhom_provider.sim.lxc_config import apply_key, mount_parts, mount_render
 from felhom_provider.sim.network import BRIDGES
 from felhom_provider.sim.params import NET_FORMAT
 from felhom_provider.sim.storage import GIB
@@ -55,6 +55,10 @@ def start(state: SimState, actor: str, vmid: int, skiplock: bool = False) -> str
             raise TaskError("you can't start a CT if it's a template")
         if ct.lock and not skiplock and ct.lock != "mounted":
             raise TaskError(f"CT is locked ({ct.lock})")
+        with state.mutex:
+            if ct.pending:  # vm_start: "apply pending changes while starting"
+                lxc_pending.apply_all(ct, lambda c, k, v: apply_key(state, c, k, v))
+                state.save_ct(ct)
         for value in ct.nets().values():
             bridge = propstr.parse(value, NET_FORMAT).get("bridge")
             if bridge is not None and bridge not in BRIDGES:
@@ -89,6 +93,26 @@ def _lease_all(state: SimState, ct: Container) -> None:
             ]
         if clash:
             state.dhcp.record_collision(mac, [ct.vmid, *clash], state.clock.now())
+    address = static_address(ct)
+    if address is not None:
+        with state.mutex:
+            same = [
+                other.vmid
+                for other in state.cts.values()
+                if other.vmid != ct.vmid
+                and other.status == "running"
+                and static_address(other) == address
+            ]
+        if same:
+            state.dhcp.record_ip_collision(address, [ct.vmid, *same], state.clock.now())
+
+
+def static_address(ct: Container) -> str | None:
+    """net0's static IPv4 address without the prefix (None for dhcp/manual/unset)."""
+    if "net0" not in ct.conf:
+        return None
+    ip = str(propstr.parse(ct.conf["net0"], NET_FORMAT).get("ip", ""))
+    return ip.split("/", 1)[0] if "/" in ip else None
 
 
 def stop_now(state: SimState, ct: Container) -> None:
@@ -145,6 +169,7 @@ def destroy(
         if ct.status == "running":
             stop_now(state, ct)
         destroy_volumes(state, task, vmid, old_conf, unreferenced=unreferenced)
+        state.pools.remove_vm(vmid)  # AccessControl::remove_vm_access
         state.drop_ct(vmid)
         state.hooks.on_destroy(ct)
         return 0
@@ -299,9 +324,11 @@ def interfaces(state: SimState, actor: str, vmid: int) -> list[dict[str, Any]] |
     for key, value in sorted(ct.nets().items(), key=lambda kv: int(kv[0][3:])):
         net = propstr.parse(value, NET_FORMAT)
         addr = lease_of(state, ct, key)
-        ip = net.get("ip", "")
+        ip, ip6 = net.get("ip", ""), net.get("ip6", "")
         inet = f"{addr}/16" if addr else (ip if "/" in ip else None)
-        result.append(_iface(net["name"], net.get("hwaddr", "").lower(), inet, None))
+        # Static IPv6 addresses are configured as given; SLAAC/DHCPv6 are not imitated.
+        inet6 = ip6 if "/" in ip6 else None
+        result.append(_iface(net["name"], net.get("hwaddr", "").lower(), inet, inet6))
     return result
 
 

@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from felhom_provider.sim import backup, lxc_config, lxc_create, lxc_move, lxc_power, pctconf
+from felhom_provider.sim import (
+    backup,
+    lxc_config,
+    lxc_create,
+    lxc_move,
+    lxc_pending,
+    lxc_power,
+    node_boot,
+    pctconf,
+)
 from felhom_provider.sim.auth import AuthDb
 from felhom_provider.sim.clock import Clock, ScaledClock, Scheduler
 from felhom_provider.sim.errors import ParamError, SimApiError, TaskError, lock_timeout_message
@@ -29,6 +38,7 @@ from felhom_provider.sim.locks import ConfigLocks
 from felhom_provider.sim.models import Container
 from felhom_provider.sim.network import Dhcp
 from felhom_provider.sim.persist import atomic_write_json, atomic_write_text, read_json
+from felhom_provider.sim.pools import Pools
 from felhom_provider.sim.storage import StorageRegistry
 from felhom_provider.sim.tasks import Task, TaskRegistry
 
@@ -76,6 +86,7 @@ class SimState:
         self.auth = AuthDb.load_or_create(self.dir / "auth.json")
         self.storage = StorageRegistry(self.dir)
         self.dhcp = Dhcp(self.dir / "network.json")
+        self.pools = Pools(self.dir / "pools.json")
         self.tasks = TaskRegistry(self.node, self.dir / "tasks", self.boot_time)
         self.cts: dict[int, Container] = {}
         self.interrupted: list[Task] = []
@@ -87,6 +98,7 @@ class SimState:
     def _load(self) -> None:
         self.storage.load(self.clock.now())
         self.dhcp.load()
+        self.pools.load()
         lxc = self.dir / "lxc"
         lxc.mkdir(exist_ok=True)
         for conf in lxc.glob("*.conf"):
@@ -247,6 +259,10 @@ class SimState:
         if seconds <= 0:
             self.scheduler.run_due()
 
+    def node_reboot(self) -> str:
+        """Reboot the node: all CTs stop, ``startall`` starts the onboot ones; its UPID."""
+        return node_boot.reboot(self)
+
     def advance(self, seconds: float) -> int:
         """Manual clock only: move time forward and complete what became due."""
         advance = getattr(self.clock, "advance", None)
@@ -330,16 +346,24 @@ class SimState:
         """``POST /nodes/{node}/lxc`` (create or ``restore=1``); returns the UPID."""
         return lxc_create.create_ct(self, actor, params)
 
-    def get_config(self, actor: str, vmid: int) -> dict[str, Any]:
-        """``GET …/config``: typed values plus ``digest``."""
+    def get_config(self, actor: str, vmid: int, *, current: bool = False) -> dict[str, Any]:
+        """``GET …/config``: typed values plus ``digest``; pending values merged in unless
+        ``current`` (``load_current_config``)."""
         self.auth.check(actor, f"/vms/{vmid}", ["VM.Audit"])
         ct = self.ct(vmid)
         with self.mutex:
-            res = pctconf.typed(ct.conf)
+            res = pctconf.typed(lxc_pending.current(ct, current_only=current))
             res["digest"] = ct.digest()
             if ct.raw_lxc:
                 res["lxc"] = [[key, value] for key, value in ct.raw_lxc]
         return res
+
+    def get_pending(self, actor: str, vmid: int) -> list[dict[str, Any]]:
+        """``GET …/pending``: every key with its current and pending value, and deletes."""
+        self.auth.check(actor, f"/vms/{vmid}", ["VM.Audit"])
+        ct = self.ct(vmid)
+        with self.mutex:
+            return lxc_pending.pending_items(ct)
 
     def set_config(self, actor: str, vmid: int, params: dict[str, Any]) -> None:
         """``PUT …/config`` (synchronous)."""

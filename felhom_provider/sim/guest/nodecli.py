@@ -107,6 +107,8 @@ class NodeCli:
         sub = argv[1]
         if sub == "exec":
             return self._exec(argv[2:], stdin)
+        if sub in ("push", "pull"):
+            return self._copy(sub, argv[2:], stdin)
         positional, opts = _options(argv[2:])
         if not positional:
             raise CliError(f"400 not enough arguments\npct {sub} <vmid>")
@@ -156,6 +158,34 @@ class NodeCli:
         if not command:
             raise CliError("missing command")
         return self.hooks.exec(self.state, int(positional[0]), command, stdin)
+
+    def _copy(self, sub: str, args: list[str], stdin: str) -> Result:
+        """``pct push <vmid> /dev/stdin <dest> [--perms MODE]`` and ``pct pull <vmid> <path>
+        /dev/stdout``: the node's own file system is not modelled, so the node side is the
+        channel's input or output. ``--user``/``--group`` are accepted (ownership is not
+        modelled in the guest)."""
+        positional, opts = _options(args)
+        node_side = "/dev/stdin" if sub == "push" else "/dev/stdout"
+        if (
+            len(positional) != 3
+            or not positional[0].isdigit()
+            or set(opts)
+            - {
+                "perms",
+                "user",
+                "group",
+            }
+        ):
+            raise CliError(f"400 not enough arguments\npct {sub} <vmid> <file> <destination>")
+        vmid, source, dest = int(positional[0]), positional[1], positional[2]
+        if (source if sub == "push" else dest) != node_side:
+            return not_imitated(f"pct {sub} with a node file other than {node_side}")
+        if sub == "pull":
+            return self.hooks.exec(self.state, vmid, ["cat", source], "")
+        perms = opts.get("perms", "0644")
+        return self.hooks.exec(
+            self.state, vmid, ["install", "-m", perms, "/dev/stdin", dest], stdin
+        )
 
     def _wait(self, upid: str) -> Result:
         """Follow the worker like the CLI does; print its log; fail like its ``die``."""
