@@ -47,6 +47,7 @@ demo-down:
 
 bench: venv
 	$(PY) bench/bringup.py
+	$(PY) bench/roll.py
 
 bench-sim: venv
 	$(PY) bench/sim_bench.py

@@ -290,3 +290,57 @@ class PveClient(PveTransport):
             sleep=self._sleep,
             on_progress=on_progress,
         )
+
+    # --- roll-out (issue 11) ---
+
+    def move_volume_to(
+        self,
+        vmid: int,
+        volume: str,
+        target_vmid: int,
+        target_volume: str | None = None,
+        *,
+        digest: str | None = None,
+        target_digest: str | None = None,
+    ) -> Upid:
+        """``POST …/move_volume`` with ``target-vmid``: hand an ``mpN`` volume to another CT.
+
+        PVE renames the volume to the target's VMID (``rename_volume``) and rewrites both
+        configs under both config locks in one ``move_volume`` task, so the volume always
+        belongs to exactly one CT (``API2/LXC.pm`` ``move_volume``, ``$volume_reassignfn``).
+        It refuses ``rootfs``, a running source, a ``lock:`` on either CT and volumes used by
+        snapshots. The task id is ``<vmid>-<key>><target>-<key>``, not a VMID, so a lost
+        answer is looked up by type only.
+        """
+        params = {
+            "volume": volume,
+            "target-vmid": target_vmid,
+            "target-volume": target_volume,
+            "digest": digest,
+            "target-digest": target_digest,
+        }
+        raw = self._dispatch(
+            "POST",
+            _LXC + "/move_volume",
+            {"vmid": vmid},
+            params,
+            task_type="move_volume",
+            vmid=None,
+        )
+        return self._upid(raw, "move volume")
+
+    def restore_over(self, vmid: int, archive: str, overrides: Mapping[str, Any]) -> Upid:
+        """``POST /nodes/{node}/lxc`` with ``restore=1, force=1`` over an existing, stopped CT.
+
+        PVE refuses a running CT and one with ``protection`` set, allocates the new volumes,
+        then destroys **every** volume of the old config (``destroy_lxc_container``), data
+        mount points included, before extracting; if extraction fails the config is gone too
+        (``API2/LXC.pm`` ``create_vm``). Callers move data volumes away first.
+        """
+        if "start" in overrides or "unique" in overrides:
+            raise ConfigError("restore", "a restore over an existing CT takes no start/unique")
+        params = {**overrides, "vmid": vmid, "ostemplate": archive, "restore": 1, "force": 1}
+        raw = self._dispatch(
+            "POST", "/nodes/{node}/lxc", None, params, task_type="vzrestore", vmid=vmid
+        )
+        return self._upid(raw, "restore over")

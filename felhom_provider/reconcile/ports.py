@@ -105,3 +105,20 @@ class GoldenApi(PveApi, Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def delete_volume(self, storage: str, volid: str) -> Any: ...
+
+
+class RollApi(GoldenApi, Protocol):
+    """The extra PVE client methods a golden roll-out calls (issue 11)."""
+
+    def move_volume_to(
+        self,
+        vmid: int,
+        volume: str,
+        target_vmid: int,
+        target_volume: str | None = None,
+        *,
+        digest: str | None = None,
+        target_digest: str | None = None,
+    ) -> Any: ...
+
+    def restore_over(self, vmid: int, archive: str, overrides: Mapping[str, Any]) -> Any: ...
