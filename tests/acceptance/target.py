@@ -29,6 +29,17 @@ REQUIRED = (
 )
 #: Variables that select a real node (the simulator otherwise).
 TARGET_VARS = (*REQUIRED, "TLS_FINGERPRINT", "CA_BUNDLE", "SHELL_PORT", "SHELL_USER")
+#: Variables with defaults, for either target (``TIME_SCALE`` only for the simulator).
+OPTIONAL = (
+    "TEMPLATE",
+    "ROOTFS_STORAGE",
+    "ARCHIVE_STORAGE",
+    "BRIDGE",
+    "GUEST_SSH_PORT",
+    "GUESTS",
+    "TASK_TIMEOUT",
+    "TIME_SCALE",
+)
 DEFAULT_TEMPLATE = "local:vztmpl/debian-13-standard_13.1-2_amd64.tar.zst"
 #: One golden build CT plus the guests plus the one a fault scenario adds.
 EXTRA_VMIDS = 2
@@ -94,9 +105,9 @@ class Target:
 
 def parse_vmids(text: str) -> range:
     """``9100-9119`` (inclusive) as a range; a single id is a range of one."""
-    lo, _, hi = text.strip().partition("-")
+    lo, dash, hi = text.strip().partition("-")
     try:
-        first, last = int(lo), int(hi or lo)
+        first, last = int(lo), int(hi if dash else lo)
     except ValueError:
         raise ConfigError(PREFIX + "VMIDS", f"expected FIRST-LAST, got {text!r}") from None
     if not 100 <= first <= last <= 999_999_999:
