@@ -14,6 +14,7 @@ from typing import Any
 
 from felhom_provider.errors import ConfigError
 from felhom_provider.pve import PveEndpoint
+from felhom_provider.settings import NodeShellSettings as NodeShell
 
 PREFIX = "FELHOM_ACC_"
 #: Variables that must be set when any target variable is set.
@@ -43,17 +44,6 @@ OPTIONAL = (
 DEFAULT_TEMPLATE = "local:vztmpl/debian-13-standard_13.1-2_amd64.tar.zst"
 #: One golden build CT plus the guests plus the one a fault scenario adds.
 EXTRA_VMIDS = 2
-
-
-@dataclass(frozen=True)
-class NodeShell:
-    """Root SSH to the node (``pct``, ``vzdump``), host key pinned."""
-
-    host: str
-    port: int
-    user: str
-    host_key: str
-    private_key_path: str
 
 
 @dataclass(frozen=True)
