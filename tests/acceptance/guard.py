@@ -112,6 +112,12 @@ class Guard:
         if self.client.status(vmid).get("status") == "running":
             self.client.wait_task(self.client.stop(vmid), self.task_timeout_s)
 
+    def start_ct(self, vmid: int) -> None:
+        """Start, if stopped (undoing a stop the suite made)."""
+        self._require_ct(vmid, "start")
+        if self.client.status(vmid).get("status") != "running":
+            self.client.wait_task(self.client.start(vmid), self.task_timeout_s)
+
     def destroy_ct(self, vmid: int) -> None:
         """Stop and destroy (purge) a CT of the suite; waits for a running task's lock first."""
         self._require_ct(vmid, "destroy")

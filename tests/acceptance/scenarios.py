@@ -96,6 +96,25 @@ def refresh_detects_drift(suite: Suite) -> None:
     assert suite.client.get_config(vmid)["hostname"] == name
 
 
+def refresh_reports_a_stopped_guest(suite: Suite) -> None:
+    """A guest stopped behind Pulumi's back shows as stopped after ``refresh``; started
+    again, the next ``refresh`` shows it running with its lease."""
+    name = suite.stack.guest_config[0]["name"]
+    vmid = suite.stack.guests()[name]["vmid"]
+    suite.guard.stop_ct(vmid)
+    suite.stack.pulumi("refresh", "--yes")
+    assert suite.stack.resource_outputs(name)["state"] == "stopped"
+    suite.guard.start_ct(vmid)
+    deadline = time.monotonic() + suite.target.task_timeout_s
+    while time.monotonic() < deadline:
+        suite.stack.pulumi("refresh", "--yes")
+        guest = suite.stack.resource_outputs(name)
+        if guest["state"] == "running" and guest["ipv4"]:
+            return
+        time.sleep(2)
+    raise AssertionError(f"{name} got no lease after its restart")
+
+
 def fault_bad_input_fails_at_preview(suite: Suite) -> None:
     """Invalid config fails ``preview`` naming the key, and nothing on the node changes."""
     good = [dict(g) for g in suite.stack.guest_config]
@@ -180,6 +199,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     second_up_changes_nothing,
     update_in_place,
     refresh_detects_drift,
+    refresh_reports_a_stopped_guest,
     fault_bad_input_fails_at_preview,
     fault_killed_up_is_adopted,
     # Slot: the golden roll-out (a new archive rolls guests forward, design §2.15) goes

@@ -149,6 +149,13 @@ class SuiteStack:
         """The ``guests`` output: ``{name: {vmid, mac, ipv4, hostKeys, ...}}``."""
         return dict(self.outputs().get("guests") or {})
 
+    def resource_outputs(self, name: str) -> dict[str, Any]:
+        """One resource's outputs from the stack's state (``refresh`` updates these; the
+        stack outputs follow only at the next ``up``)."""
+        state = json.loads(self.project.run("stack", "export").stdout)
+        resources = state["deployment"]["resources"]
+        return dict(next(r for r in resources if r["urn"].endswith(f"::{name}"))["outputs"])
+
     def set_guests(self, guests: list[dict[str, Any]]) -> None:
         """Replace ``felhom:guests`` (JSON text: the program decodes structured values)."""
         self.project.run("config", "set", "felhom:guests", "--", json.dumps(guests))
