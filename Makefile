@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The toolchain installer prints the directory holding pulumi and its Python plugins.
 PULUMI_BIN_FILE := $(VENV)/pulumi-bin
 
-.PHONY: setup venv toolchain test lint unit e2e demo demo-down bench bench-sim clean
+.PHONY: setup venv toolchain test lint unit e2e acceptance demo demo-down bench bench-sim clean
 
 setup: venv toolchain
 
@@ -38,6 +38,11 @@ unit: venv
 
 e2e: setup
 	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(VENV)/bin/pytest -m e2e
+
+# The end-to-end scenarios against a real node (FELHOM_ACC_* variables, docs/acceptance.md),
+# or against a fresh simulator when none is set.
+acceptance: setup
+	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(VENV)/bin/pytest -x -s -p no:cacheprovider tests/acceptance/test_scenarios.py
 
 demo: setup
 	@scripts/demo.sh

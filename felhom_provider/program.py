@@ -1,4 +1,4 @@
-"""The stack program: typed stack config (DESIGN §4) -> resources -> exported outputs.
+"""The stack program: typed stack config (docs/stack-config.md) -> resources -> exported outputs.
 
 ``load_program_config`` validates everything before a resource is declared, so bad config
 fails at preview with a ``ConfigError`` naming the key (``felhom:guests[1].memory``).
@@ -89,7 +89,7 @@ class ProgramConfig:
 
 
 def owner_marker(project: str, stack: str, name: str) -> str:
-    """The ownership marker ``<project>/<stack>/<name>`` (DESIGN §2.10)."""
+    """The ownership marker ``<project>/<stack>/<name>`` (design §2.10)."""
     return f"{project}/{stack}/{name}"
 
 

@@ -1,6 +1,6 @@
 """``ParamikoNodeShell``: commands on the PVE node over SSH as root, and ``pct exec`` into guests.
 
-PVE 9 has no API endpoint that runs a command in a CT (``pve-behaviour.md`` §10), so guest
+PVE 9 has no API endpoint that runs a command in a CT (design §4.14), so guest
 commands go through the node: ``pct exec <vmid> -- <argv>`` (pve-container ``pct.pm``
 ``exec``, which ``exec``s ``lxc-attach`` and so passes the command's exit code through).
 

@@ -73,7 +73,7 @@ class PveClient(PveTransport):
 
         Refuses ``start`` (the start task's UPID would be lost) and ``unique`` together with a
         ``netN`` (PVE would silently replace the passed ``netN``; ``Create.pm``
-        ``sanitize_and_merge_config``) — DESIGN §2.3.
+        ``sanitize_and_merge_config``) — design §2.3.
         """
         if "start" in overrides:
             raise ConfigError("start", "never start from restore: its task id is lost")

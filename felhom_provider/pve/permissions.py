@@ -85,7 +85,7 @@ def guest_bringup_privileges(
 ) -> dict[str, set[str]]:
     """What a token needs to restore, configure, start, inspect and destroy one guest.
 
-    From the per-endpoint table in ``pve-behaviour.md`` §1/§9: ``VM.Allocate`` plus the
+    From the per-endpoint table in design §4.10: ``VM.Allocate`` plus the
     ``VM.Config.*`` of the keys the restore passes, ``VM.PowerMgmt``, ``VM.Audit``; archive
     access via ``Datastore.AllocateSpace`` on the backup storage plus ``VM.Backup`` on the
     archive's owner (``Storage.pm`` ``check_volume_access``); ``Datastore.AllocateSpace`` on

@@ -3,7 +3,7 @@
 ``classify`` is the only place that reads PVE's error text. PVE answers most refusals with HTTP
 500 and the ``die`` text as the reason phrase (pve-manager ``PVE/HTTPServer.pm``
 ``rest_handler``), so transient and permanent 500s are told apart by message; everything above
-this module decides by type. Three tenacity policies follow DESIGN §2.8:
+this module decides by type. Three tenacity policies follow design §2.8:
 
 * **dispatch** — a request that returns a UPID: retried only on errors that prove it was *not*
   applied (lock timeouts and locked CTs before the worker forks, 502/503, refused

@@ -111,7 +111,7 @@ def wait_for_task(
     sleep: Callable[[float], None] = time.sleep,
     on_progress: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> TaskResult:
-    """Poll ``fetch_status`` until the task stops: the poll policy of DESIGN §2.8.
+    """Poll ``fetch_status`` until the task stops: the poll policy of design §2.8.
 
     Transient errors while reading the status (a dropped connection, a restarting node) are
     polled through until the deadline, since reading a status is safe to repeat. Raises

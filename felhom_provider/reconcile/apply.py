@@ -72,7 +72,7 @@ class Applier:
 
         When the answer is lost (``DispatchLostError``: the request may have run), look the
         task up in the node's task list (type, VMID, started since just before we sent) and
-        follow it. Never send it again (DESIGN §2.8 *dispatch*): a second restore would at
+        follow it. Never send it again (design §2.8 *dispatch*): a second restore would at
         best fail with ``already exists`` and at worst race the first.
         """
         try:

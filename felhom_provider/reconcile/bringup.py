@@ -3,7 +3,7 @@
 create = verify archive -> adopt a leftover of ours, or allocate a VMID and restore in ONE
 call -> read back and verify -> start -> DHCP lease -> SSH host keys. Every mutating step is
 journaled; any failure undoes the journal in reverse (stop, destroy with purge, wait) and
-raises with the journal attached (DESIGN §2.3, §2.9, §2.10).
+raises with the journal attached (design §2.3, §2.9, §2.10).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def required_privileges(spec: GuestSpec) -> dict[str, set[str]]:
 class GuestEngine(EngineBase):
     """Brings customer guests up from the golden archive with the API token only.
 
-    ``shell`` is the optional node shell, used only for the host-key fallback (DESIGN §2.4).
+    ``shell`` is the optional node shell, used only for the host-key fallback (design §2.4).
     ``progress`` receives one line per step; the resources show them in ``pulumi up``.
     ``clock``/``sleep`` drive every deadline, so tests never wait on the wall clock.
     """

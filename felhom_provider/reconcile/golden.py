@@ -1,9 +1,9 @@
-"""Golden image build (``GoldenImage``): seed §2 step by step, archive kept, build CT gone.
+"""Golden image build (``GoldenImage``): the seed recipe step by step, archive kept, build CT gone.
 
 build = clean a killed build's leftovers -> root ``pct create`` with ``nesting=1,keyctl=1``
 over the node shell -> start -> lease -> Docker from the official repository ->
 ``hello-world`` and the storage driver (F5, F6) -> bake the key-generation unit -> identity
-clean -> hard stop -> ``vzdump`` (stop mode, zstd) -> ``extractconfig`` check (DESIGN §2.7) ->
+clean -> hard stop -> ``vzdump`` (stop mode, zstd) -> ``extractconfig`` check (design §2.7) ->
 destroy the build CT. Any failure destroys the build CT (and an unfit archive) via the journal.
 """
 
@@ -213,9 +213,9 @@ class GoldenEngine(EngineBase):
         """``vzdump --mode stop --compress zstd`` to the archive storage; find the archive."""
         spec, vmid = b.spec, b.vmid
         b.say(f"vzdump CT {vmid} to {spec.archive_storage} (stop mode, zstd)")
-        # Stop mode, zstd (seed §2 step 4), ``remove=0`` (the client always sends it): PVE's
+        # Stop mode, zstd (seed recipe step 4), ``remove=0`` (the client always sends it): PVE's
         # default ``remove=1`` prunes older backups of this VMID by the storage's retention
-        # (pve-behaviour §7), and guests may still name an older archive.
+        # (design §4.11), and guests may still name an older archive.
         # The notes carry what only the build could observe, so read() can report it.
         notes = recipe.notes_line(spec.owner, driver, openssh)
         params = {"storage": spec.archive_storage, "mode": "stop", "compress": "zstd"}
@@ -236,7 +236,7 @@ class GoldenEngine(EngineBase):
         return archive, item
 
     def _verify_archive(self, spec: GoldenSpec, archive: str) -> ArchiveFacts:
-        """DESIGN §2.7: the embedded config has the features, unprivileged, no template."""
+        """design §2.7: the embedded config has the features, unprivileged, no template."""
         facts = check_archive_config(parse_pct_conf(str(self.client.extractconfig(archive))))
         problems = list(facts.problems)
         if facts.hostname != spec.hostname:

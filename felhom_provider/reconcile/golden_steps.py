@@ -1,4 +1,4 @@
-"""The golden recipe as data: seed §2 step by step, plus DESIGN §2.4/§2.5 additions.
+"""The golden recipe as data: the seed's recipe step by step, plus design §2.4/§2.5 additions.
 
 Every command is an argv list run with ``pct exec <vmid> -- argv`` (no shell unless the argv
 starts one, and then only for globs). Keeping the recipe here, pure, lets tests read it and
@@ -20,12 +20,12 @@ DOCKER_SOURCES = (
     "Components: stable\n"
     f"Signed-By: {DOCKER_KEYRING}\n"
 )
-DOCKER_PACKAGES = ("docker-ce", "docker-ce-cli", "containerd.io")  # seed §2 step 2
+DOCKER_PACKAGES = ("docker-ce", "docker-ce-cli", "containerd.io")  # seed recipe step 2
 
-#: The baked one-shot unit (DESIGN §2.4). It keys on the missing ed25519 key, not on
+#: The baked one-shot unit (design §2.4). It keys on the missing ed25519 key, not on
 #: ``ConditionFirstBoot``: the golden's machine-id is truncated (seed step 3), and an empty
 #: machine-id is *not* a first boot (machine-id(5)), so Debian's own sshd-keygen.service
-#: would not run in a restored guest (pve-behaviour §0.12, §11; seed F3).
+#: would not run in a restored guest (design §4.15; seed F3).
 KEYGEN_UNIT_NAME = "felhom-ssh-keygen.service"
 KEYGEN_UNIT_PATH = f"/etc/systemd/system/{KEYGEN_UNIT_NAME}"
 KEYGEN_UNIT = """[Unit]
@@ -46,7 +46,7 @@ Step = tuple[str, tuple[str, ...], str | None]  # (name, argv, stdin)
 
 
 def create_argv(spec: GoldenSpec, vmid: int) -> list[str]:
-    """Seed §2 step 1: the one root step (``keyctl=1`` is root@pam-only, DESIGN §2.6)."""
+    """Seed recipe step 1: the one root step (``keyctl=1`` is root@pam-only, design §2.6)."""
     return [
         "pct", "create", str(vmid), spec.template,
         "--hostname", spec.hostname,
@@ -76,7 +76,7 @@ def docker_install() -> list[Step]:
 
 
 def bake_keygen_unit() -> list[Step]:
-    """DESIGN §2.4: write and enable the one-shot host-key unit."""
+    """design §2.4: write and enable the one-shot host-key unit."""
     return [
         ("keygen-unit", ("tee", KEYGEN_UNIT_PATH), KEYGEN_UNIT),
         ("keygen-enable", ("systemctl", "enable", KEYGEN_UNIT_NAME), None),
@@ -89,7 +89,7 @@ def _sh(script: str) -> tuple[str, ...]:
 
 
 def identity_clean() -> list[Step]:
-    """Seed §2 step 3 plus the virt-sysprep items that apply to an LXC guest (DESIGN §2.5)."""
+    """Seed recipe step 3 plus the virt-sysprep items that apply to an LXC guest (design §2.5)."""
     return [
         # docker.socket too, or socket activation would start dockerd again.
         ("stop-docker", ("systemctl", "stop", "docker.socket", "docker", "containerd"), None),

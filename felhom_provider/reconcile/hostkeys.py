@@ -1,8 +1,8 @@
 """SSH host keys of a fresh guest: verify by handshake, regenerate over the node shell.
 
 The golden bakes a one-shot unit that runs ``ssh-keygen -A`` before ``ssh.service``
-(DESIGN §2.4), because ``pct restore`` neither regenerates keys nor clears machine-id
-(pve-behaviour §11; seed F3). The engine checks the result host-side by reading the keys
+(design §2.4), because ``pct restore`` neither regenerates keys nor clears machine-id
+(design §4.3; seed F3). The engine checks the result host-side by reading the keys
 the guest's sshd offers (no login) and publishes their SHA256 fingerprints. If none appear
 and a node shell exists, it runs ``pct exec <vmid> -- ssh-keygen -A`` and restarts ``ssh``
 (journaled); without a shell that is a clear HostKeyError.

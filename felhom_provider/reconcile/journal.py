@@ -4,7 +4,7 @@ Each mutating step appends a ``JournalEntry(step, action, undo, result)`` *befor
 (status ``pending``) and marks it ``done`` once PVE answered, so a step whose answer was lost
 (dropped connection) still has its undo recorded. On failure the engine walks the entries in
 reverse and runs each undo; the journal is serialisable so it can be attached to the raised
-error and shown to the operator (DESIGN §2.10; style anchors §4.9).
+error and shown to the operator (design §2.10).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Process-wide serialisation: one lock per guest, a bounded number of restores per node.
 
 The Pulumi engine calls up to four provider methods at once, in threads of ONE provider
-process (DESIGN §2.9). The registries live at module level because provider objects are
-pickled into state (DESIGN §2.11) and must not carry locks. Serialising per guest avoids
+process (design §2.9). The registries live at module level because provider objects are
+pickled into state (design §2.11) and must not carry locks. Serialising per guest avoids
 PVE's config-lock 500s on back-to-back calls (seed F4); bounding restores per node keeps
 the node's disk and PVE's 5 s ``create_and_lock_config`` wait from becoming the bottleneck.
 """
@@ -55,7 +55,7 @@ def restore_slots(node: str, limit: int = DEFAULT_RESTORES_PER_NODE) -> threadin
 def allocation_lock(node: str) -> threading.Lock:
     """Held from ``/cluster/nextid`` until the restore POST has answered.
 
-    ``nextid`` is not a reservation (pve-behaviour §8): two threads asking at once get the
+    ``nextid`` is not a reservation (design §4.12): two threads asking at once get the
     same id. Once the POST answered, PVE's ``create_and_lock_config`` has written the config,
     so the next ``nextid`` skips it; holding this lock for that short window removes the
     in-process race, and ``already exists`` re-rolls cover other processes.

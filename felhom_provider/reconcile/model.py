@@ -15,7 +15,7 @@ from typing import Any
 
 from felhom_provider.errors import ConfigError
 
-#: Prefix of the ownership marker written into a guest's description (DESIGN §2.10).
+#: Prefix of the ownership marker written into a guest's description (design §2.10).
 MARKER_PREFIX = "felhom-owner="
 #: Tag every guest made by this engine carries (PVE tags: ``[a-z0-9_][a-z0-9_\-+.]*``).
 FELHOM_TAG = "felhom"
@@ -153,7 +153,7 @@ class GuestSpec:
                 "vmid",
                 f"must be in {VMID_MIN}..{VMID_MAX}, got {self.vmid!r}",
             )
-        # An unprivileged guest is what keyctl/nesting in the archive are for (DESIGN §2.6);
+        # An unprivileged guest is what keyctl/nesting in the archive are for (design §2.6);
         # a privileged restore would need Sys.Modify and drops the features without root.
         _require(self.unprivileged is True, "unprivileged", "only unprivileged guests")
         for tag in self.tags:

@@ -2,7 +2,7 @@
 
 Nothing here talks to PVE. Each function takes what was asked (a spec) and what was observed
 (a config dict) and returns the parameters to apply, or the problems found. That keeps the
-PVE-specific rules (DESIGN §2.3, seed F1/F2) testable from plain data. The in-place update
+PVE-specific rules (design §2.3, seed F1/F2) testable from plain data. The in-place update
 plan is in ``update_plan``, the read-back check in ``readback``.
 """
 
@@ -36,7 +36,7 @@ REQUIRED_FEATURES = {"nesting": "1", "keyctl": "1"}
 
 @dataclass(frozen=True)
 class ArchiveFacts:
-    """What the archive's embedded pct.conf says (DESIGN §2.7)."""
+    """What the archive's embedded pct.conf says (design §2.7)."""
 
     mac: str | None
     hostname: str | None
@@ -115,7 +115,7 @@ def archive_of(config: Mapping[str, Any]) -> str | None:
 
 
 def plan_restore(spec: GuestSpec, vmid: int, golden_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters of the ONE restore call (DESIGN §2.3).
+    """The parameters of the ONE restore call (design §2.3).
 
     Every identity and size override goes into the restore: ``net0`` without ``hwaddr`` (PVE
     fills a fresh ``BC:24:11:…``), ``hostname``, ``rootfs=<storage>:<GiB>`` (advanced restore

@@ -2,7 +2,7 @@
 
 Split from ``bringup`` so each module keeps one concern: this one owns VMID allocation
 (nextid, re-roll on ``already exists``), the restore dispatch that is never sent twice, and
-adoption of a half-made guest a killed run left behind (DESIGN §2.3, §2.9, §2.10).
+adoption of a half-made guest a killed run left behind (design §2.3, §2.9, §2.10).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def verify_readback(
     """Every difference between the restored config and the spec; empty means verified.
 
     The MAC must exist and differ from the golden's (F1), the hostname must be the spec's
-    (F2), sizes and mounts as asked, the features carried through restore (DESIGN §2.6).
+    (F2), sizes and mounts as asked, the features carried through restore (design §2.6).
     """
     problems: list[str] = []
     net0 = config_property(config, "net0", default_key="name")

@@ -102,7 +102,7 @@ def plan_update(
 
     Order: one config PUT (cores, memory, swap, hostname, tags, new mounts), then resizes
     (absolute sizes, only when growing: PVE refuses equal or smaller sizes synchronously,
-    pve-behaviour §3), then a reboot when the guest runs and a key that only takes full effect
+    design §4.7), then a reboot when the guest runs and a key that only takes full effect
     at start changed (the hostname reaches /etc/hostname in ``pre_start_hook``). Shrinking,
     removing a mount or moving it to other storage loses data and is refused (ConfigError).
     """

@@ -1,7 +1,7 @@
 """The Pulumi dynamic resources: ``FelhomGuest`` and ``GoldenImage``, with their typed args.
 
 Provider classes live here, in an installed module without import-time side effects, so
-that dill pickles them by reference into state (pulumi-dynamic-providers §2.4).
+that dill pickles them by reference into state (design §5.1).
 """
 
 from felhom_provider.resources.golden_image import GoldenImage, GoldenImageArgs

@@ -191,7 +191,7 @@ def check_guest(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult
         # stack must not orphan or replace its guests, so the first owner sticks.
         inputs["owner"] = old_owner
     if inputs["unprivileged"] is False:
-        c.fail("unprivileged", "only unprivileged guests are supported (DESIGN §2.6)")
+        c.fail("unprivileged", "only unprivileged guests are supported (design §2.6)")
     mounts = inputs["mounts"]
     if isinstance(mounts, list) and not is_unknown(mounts):
         inputs["mounts"] = sorted(mounts, key=lambda m: str(m.get("path")))

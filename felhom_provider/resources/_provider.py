@@ -1,6 +1,6 @@
 """What both dynamic providers share: nothing pickled, settings at ``configure``, a runtime.
 
-Provider instances are pickled into state (DESIGN §2.11): ``__getstate__`` keeps nothing, and
+Provider instances are pickled into state (design §2.11): ``__getstate__`` keeps nothing, and
 the runtime (settings, clients, engines) lives in a ``RuntimeHolder`` made on first use.
 """
 

@@ -1,6 +1,6 @@
 """What a provider builds in ``configure()``: settings, PVE clients, the node shell, engines.
 
-None of this is pickled. Provider instances are pickled into state (DESIGN §2.11), so
+None of this is pickled. Provider instances are pickled into state (design §2.11), so
 they keep only a reference to a ``Runtime`` in a slot that ``__getstate__`` drops, and
 the runtime is built once per provider process from the stack config. Clients are made
 lazily, per node, so ``check``/``diff`` at preview never open a connection.

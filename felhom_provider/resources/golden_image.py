@@ -90,7 +90,7 @@ _SPEC_KINDS: dict[str, Callable[[Any], Any]] = {
 
 @dataclass(frozen=True)
 class GoldenImageArgs:
-    """Typed inputs of ``GoldenImage``: the build recipe (seed §2) and ``retain``."""
+    """Typed inputs of ``GoldenImage``: the build recipe (the seed's recipe) and ``retain``."""
 
     owner: str
     node: str

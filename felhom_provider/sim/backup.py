@@ -173,7 +173,7 @@ def vzdump(state: SimState, actor: str, params: dict[str, Any]) -> str:
 
     def cleanup(task: Task) -> None:
         # A task that fails as a whole (an injected failure, say) still runs vzdump's
-        # cleanup, which unlocks every guest it locked (reference §7: "for the duration").
+        # cleanup, which unlocks every guest it locked (design §4.11: "for the duration").
         for vmid in vmids:
             _unlock_backup(state, vmid, locked)
 

@@ -1,7 +1,7 @@
 """The parameters each simulated endpoint accepts, written out by hand.
 
 These declarations are the simulator's own; ``tests/sim/test_schema_conformance.py``
-checks them against PVE 9's apidata extract (``../shared/pve-api/schema-subset.json``) so a
+checks them against PVE 9's apidata extract (vendored with the tests) so a
 parameter the simulator accepts always exists in PVE with the same type and format. A PVE
 parameter the simulator does not declare is answered with 400 naming it, never ignored.
 

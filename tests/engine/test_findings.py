@@ -1,4 +1,4 @@
-"""Seed findings F1-F7 and DESIGN §2 decisions, shown in the product's behaviour."""
+"""Seed findings F1-F7 and design §2 decisions, shown in the product's behaviour."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def test_failed_vzdump_task_clears_the_backup_lock(sim_factory: Any) -> None:
     assert root.nodes(node).lxc(9000).config.get()["lock"] == "backup"
     sim.advance(60)
     assert exitstatus(root, sim, dump) == "job errors"
-    # vzdump's cleanup unlocks the guest even when the job fails (reference §7).
+    # vzdump's cleanup unlocks the guest even when the job fails (design §4.11).
     assert "lock" not in root.nodes(node).lxc(9000).config.get()
     assert "lock" not in (sim.state.dir / "lxc" / "9000.conf").read_text()
     root.nodes(node).lxc(9000).config.put(cores=2)

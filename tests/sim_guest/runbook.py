@@ -1,6 +1,6 @@
 """The seed's runbook as test steps: golden build over the node shell, token steps over the API.
 
-Commands are those of ``../shared/seed/golden-base-bringup-findings.md`` §2, one ``pct exec``
+Commands are those of the seed's golden recipe (docs/field-findings.md), one ``pct exec``
 per recipe line, as the spike ran them.
 """
 

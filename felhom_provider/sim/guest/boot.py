@@ -2,7 +2,7 @@
 
 On start, in this order:
 
-1. PVE's pre-start setup (pve-container ``Setup``/``Base.pm``, reference §11): writes
+1. PVE's pre-start setup (pve-container ``Setup``/``Base.pm``, design §4.15): writes
    ``/etc/hostname`` and the ``127.0.1.1`` line of ``/etc/hosts`` from the config's ``hostname``
    (``CT<vmid>`` when unset), ``/etc/network/interfaces`` for the ``netN`` entries, and
    ``/etc/systemd/system-preset/00-pve.preset`` (its rules are not imitated).

@@ -1,10 +1,10 @@
 """The packages a simulated Debian 13 guest can have, with versions, files and units.
 
-Only ``openssh-server 1:10.0p1-7`` is a version observed in the seed (§1); the other versions are
+Only ``openssh-server 1:10.0p1-7`` is a version observed in the seed; the other versions are
 representative of trixie and of Docker's ``trixie stable`` channel and must not be relied on.
 Unit file texts are abridged to the settings the boot model reads (see ``units.py``); the
-``sshd-keygen.service`` text follows Debian's packaging as quoted in
-``../shared/reference/pve-behaviour.md`` §11.
+``sshd-keygen.service`` text follows Debian's packaging as described in
+design §4.15.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ WantedBy=multi-user.target
 Alias=sshd.service
 """
 
-# Debian trixie's first-boot key generation (openssh 1:10.0p1-2 changelog, reference §11).
+# Debian trixie's first-boot key generation (openssh 1:10.0p1-2 changelog, design §4.15).
 SSHD_KEYGEN_SERVICE = """[Unit]
 Description=Generate sshd host keys on first boot
 ConditionFirstBoot=yes

@@ -1,7 +1,7 @@
 """The node's command line as root reaches it over SSH: ``pct``, ``vzdump``, ``pveversion``.
 
 ``pct create|set|start|stop|shutdown|status|config|destroy`` and ``vzdump`` are thin wrappers
-over the same rules as the API handlers (reference §10: ``pct.pm``'s ``$cmddef`` maps them to
+over the same rules as the API handlers (design §4.14: ``pct.pm``'s ``$cmddef`` maps them to
 the API2 code), called as ``root@pam`` — so root may set ``features: nesting=1,keyctl=1``.
 Options are ``--key value`` (or ``--key=value``; a bare boolean flag means 1) and are checked
 against the same parameter schema as the API. Worker commands run in the foreground like the

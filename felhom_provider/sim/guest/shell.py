@@ -2,7 +2,7 @@
 
 ``run(model, argv, stdin)`` is what ``pct exec <vmid> -- argv…`` reaches: PVE runs
 ``lxc-attach -- argv`` and ``exec``s it, so the exit status passes through unchanged
-(reference §10). There is no shell unless argv starts one.
+(design §4.14). There is no shell unless argv starts one.
 
 The ``sh -c`` subset is dash's syntax for: words with single/double quotes and backslashes,
 ``;``, newlines, ``&&``, ``||``, ``|``, redirections ``>``, ``>>``, ``<``, ``2>``, ``2>&1``,

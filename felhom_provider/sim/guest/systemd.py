@@ -132,7 +132,7 @@ def _ifup(model: GuestModel) -> Result:
 def _dockerd_check(model: GuestModel) -> Result:
     facts = model.runtime.facts if model.runtime else None
     if facts is None or not facts.nesting:
-        # Without nesting, AppArmor denies the mounts dockerd needs in a CT (reference §0.5).
+        # Without nesting, AppArmor denies the mounts dockerd needs in a CT (design §4.5).
         return Result(
             1, "", "failed to start daemon: operation not permitted (CT has no nesting=1)\n"
         )

@@ -6,10 +6,10 @@ Debian's enablement symlinks, apt sources without downloaded lists (PVE's templa
 empty ``/var/lib/apt/lists``), and merged-/usr symlinks. Every guest's filesystem is stored as a
 difference to this image, which keeps CT payloads small.
 
-``create_from_template()`` applies PVE's create-time hooks (reference §11, ``Base.pm``
+``create_from_template()`` applies PVE's create-time hooks (design §4.15, ``Base.pm``
 ``post_create_hook`` → ``clear_machine_id`` and ``Setup.pm`` ``rewrite_ssh_host_keys``): it
 unlinks ``/etc/machine-id`` so the first boot happens, and writes fresh SSH host keys from the
-host side. Restore does neither (reference §0.3), which is why the seed hit F3.
+host side. Restore does neither (design §4.3), which is why the seed hit F3.
 """
 
 from __future__ import annotations

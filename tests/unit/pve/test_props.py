@@ -28,7 +28,7 @@ from felhom_provider.pve.props import (
     split_tags,
 )
 
-# Values exactly as PVE prints them (pve-behaviour.md §9).
+# Values exactly as PVE prints them (design §4.13).
 NET0 = "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:5E:7A:01,ip=dhcp,type=veth"
 ROOTFS = "local-lvm:vm-9000-disk-0,size=8G"
 MP0 = "local-lvm:vm-123-disk-1,mp=/data,size=10G"

@@ -63,7 +63,7 @@ def engine(
 def test_create_is_two_mutating_calls_and_verifies_identity() -> None:
     pve, log = FakePve(), list[str]()
     state = engine(pve, log=log).create(spec())
-    assert pve.mutating() == ["restore_lxc", "start"]  # DESIGN §2.3: goal 2
+    assert pve.mutating() == ["restore_lxc", "start"]  # design §2.3: goal 2
     assert state.mac != GOLDEN_MAC and state.mac.startswith("BC:24:11")  # F1
     assert state.hostname == "acme-web"  # F2
     assert state.host_keys == KEYS and state.ipv4 and state.status == "running"

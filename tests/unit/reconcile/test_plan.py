@@ -64,7 +64,7 @@ def test_restore_is_one_call_with_every_override() -> None:
 
 @pytest.mark.parametrize("forbidden", ["unique", "start", "storage", "force"])
 def test_restore_never_passes(forbidden: str) -> None:
-    # unique=1 discards the passed net0; start=1 loses the vzstart UPID (pve-behaviour §0).
+    # unique=1 discards the passed net0; start=1 loses the vzstart UPID (design §4.2, §4.8).
     assert forbidden not in plan_restore(spec(), 123, GOLDEN)
 
 
