@@ -1,4 +1,4 @@
-"""``/root/.ssh/authorized_keys`` of root as OpenSSH's sshd reads it for public-key login.
+"""``/root/.ssh/authorized_keys`` as OpenSSH's sshd reads it for public-key login.
 
 Sources: OpenSSH ``auth2-pubkey.c`` (``user_key_allowed``: ``AuthorizedKeysFile`` default
 ``.ssh/authorized_keys .ssh/authorized_keys2``), ``misc.c``/``auth.c`` ``auth_secure_path``
