@@ -31,7 +31,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from felhom_provider.sim.guest import systemd, units
+from felhom_provider.sim.guest import shell, systemd, units
 from felhom_provider.sim.guest.fs import FsError
 from felhom_provider.sim.guest.model import CtFacts, GuestModel, Runtime
 
@@ -152,7 +152,7 @@ def start(model: GuestModel, facts: CtFacts, lease_ip: str | None) -> None:
     )
     if first_boot:
         apply_presets(model)
-    systemd.start(model, list(systemd.DEFAULT_TARGETS))
+    systemd.start(model, list(systemd.DEFAULT_TARGETS), shell.run)
     if first_boot:
         model.fs.write("/etc/machine-id", machine_id + "\n", mode=0o444)
     model.fs.write("/var/lib/systemd/random-seed", secrets.token_hex(256) + "\n", mode=0o600)

@@ -11,7 +11,7 @@ exists.
 from __future__ import annotations
 
 from felhom_provider.sim.guest.model import GuestModel
-from felhom_provider.sim.guest.registry import Result, command, not_imitated
+from felhom_provider.sim.guest.registry import Result, Runner, not_imitated
 
 DRIVER = "overlayfs"
 _SOCKET_ERROR = (
@@ -44,8 +44,7 @@ def _daemon_up(model: GuestModel) -> bool:
     return model.runtime is not None and model.runtime.state("docker.service").active == "active"
 
 
-@command("docker", "/usr/bin/docker")
-def docker(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def docker(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """The two docker invocations the golden recipe and the bring-up verify with."""
     args = argv[1:]
     if args in (

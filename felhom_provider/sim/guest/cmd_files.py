@@ -14,7 +14,7 @@ import posixpath
 
 from felhom_provider.sim.guest.fs import EEXIST, FsError
 from felhom_provider.sim.guest.model import GuestModel
-from felhom_provider.sim.guest.registry import Result, command, not_imitated, usage_error
+from felhom_provider.sim.guest.registry import Result, Runner, not_imitated, usage_error
 
 
 def _flags(argv: list[str], allowed: str) -> tuple[set[str], list[str]] | None:
@@ -34,15 +34,12 @@ def _flags(argv: list[str], allowed: str) -> tuple[set[str], list[str]] | None:
     return flags, operands
 
 
-@command("true", "/usr/bin/true", builtin=True)
-@command(":", builtin=True)
-def true(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def true(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``true``/``:``: succeed, so ``: > file`` truncates or creates the file."""
     return Result()
 
 
-@command("echo", "/usr/bin/echo", builtin=True)
-def echo(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def echo(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``echo [-n] words…``."""
     args = argv[1:]
     newline = "\n"
@@ -51,8 +48,7 @@ def echo(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(0, " ".join(args) + newline)
 
 
-@command("truncate", "/usr/bin/truncate")
-def truncate(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def truncate(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``truncate -s 0 [-c] FILE…`` (only size 0 is imitated)."""
     args = [a for a in argv[1:]]
     size: str | None = None
@@ -87,8 +83,7 @@ def truncate(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(code, "", err)
 
 
-@command("rm", "/usr/bin/rm")
-def rm(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def rm(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``rm [-f] [-r|-R] FILE…``."""
     parsed = _flags(argv, "frRv")
     if parsed is None:
@@ -115,8 +110,7 @@ def rm(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(code, "", err)
 
 
-@command("ln", "/usr/bin/ln")
-def ln(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def ln(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``ln -s [-f] [-n] TARGET LINK`` (hard links are not imitated)."""
     parsed = _flags(argv, "sfnT")
     if parsed is None or "s" not in parsed[0]:
@@ -139,8 +133,7 @@ def ln(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result()
 
 
-@command("cat", "/usr/bin/cat")
-def cat(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def cat(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``cat [FILE…]``; ``-`` or no operand reads stdin."""
     out, err, code = "", "", 0
     for f in argv[1:] or ["-"]:
@@ -154,8 +147,7 @@ def cat(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(code, out, err)
 
 
-@command("tee", "/usr/bin/tee")
-def tee(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def tee(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``tee [-a] FILE…``: copy stdin to the files and to stdout."""
     parsed = _flags(argv, "a")
     if parsed is None:
@@ -194,8 +186,7 @@ def parse_mode(spec: str, current: int) -> int | None:
     return mode
 
 
-@command("chmod", "/usr/bin/chmod")
-def chmod(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def chmod(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``chmod MODE FILE…``."""
     if len(argv) < 3:
         return usage_error("chmod", "missing operand")
@@ -212,8 +203,7 @@ def chmod(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(code, "", err)
 
 
-@command("mkdir", "/usr/bin/mkdir")
-def mkdir(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def mkdir(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``mkdir [-p] [-m MODE] DIR…``."""
     args = argv[1:]
     parents, mode = False, 0o755
@@ -235,8 +225,7 @@ def mkdir(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(code, "", err)
 
 
-@command("hostname", "/usr/bin/hostname")
-def hostname(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def hostname(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``hostname``: print the kernel hostname set at boot from /etc/hostname."""
     if len(argv) > 1:
         return not_imitated(" ".join(argv))

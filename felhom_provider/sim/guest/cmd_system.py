@@ -14,7 +14,7 @@ from __future__ import annotations
 from felhom_provider.sim.guest import hostkeys, systemd, units
 from felhom_provider.sim.guest.fs import FsError, Node
 from felhom_provider.sim.guest.model import GuestModel
-from felhom_provider.sim.guest.registry import Result, command, not_imitated
+from felhom_provider.sim.guest.registry import Result, Runner, not_imitated
 
 _VERBS = {"start", "stop", "restart", "is-active", "enable", "disable", "status", "daemon-reload"}
 
@@ -48,8 +48,7 @@ def _status(model: GuestModel, requested: str) -> Result:
     return Result(0 if st.active == "active" else 3, text)
 
 
-@command("systemctl", "/usr/bin/systemctl")
-def systemctl(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def systemctl(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """The imitated verbs of systemctl(1); any other verb or option is not imitated."""
     opts = [a for a in argv[1:] if a.startswith("-")]
     args = [a for a in argv[1:] if not a.startswith("-")]
@@ -99,19 +98,20 @@ def systemctl(model: GuestModel, argv: list[str], stdin: str) -> Result:
                 )
             out = out.then(Result(out.code, "", "".join(line + "\n" for line in lines)))
             if "--now" in opts:
-                out = out.then(_start_stop(model, real, "start" if verb == "enable" else "stop"))
+                then = "start" if verb == "enable" else "stop"
+                out = out.then(_start_stop(model, real, then, run))
         else:
-            out = out.then(_start_stop(model, real, verb))
+            out = out.then(_start_stop(model, real, verb, run))
     return out
 
 
-def _start_stop(model: GuestModel, name: str, verb: str) -> Result:
+def _start_stop(model: GuestModel, name: str, verb: str, run: Runner) -> Result:
     assert model.runtime is not None
     err = ""
     if verb in ("stop", "restart"):
         err = "".join(w + "\n" for w in systemd.stop(model, name))
     if verb in ("start", "restart"):
-        systemd.start(model, [name])
+        systemd.start(model, [name], run)
         if (
             model.runtime.state(name).active != "active"
             and model.runtime.state(name).result != "success"
@@ -122,8 +122,7 @@ def _start_stop(model: GuestModel, name: str, verb: str) -> Result:
     return Result(0, "", err)
 
 
-@command("ssh-keygen", "/usr/bin/ssh-keygen")
-def ssh_keygen(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def ssh_keygen(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``ssh-keygen -A`` and ``ssh-keygen -l [-E sha256] -f FILE``."""
     args = argv[1:]
     if args == ["-A"]:

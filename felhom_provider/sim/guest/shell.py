@@ -17,15 +17,10 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
-from felhom_provider.sim.guest import cmd_apt, cmd_docker, cmd_files, cmd_install, cmd_system  # noqa: F401
+from felhom_provider.sim.guest.commands import TABLE
 from felhom_provider.sim.guest.fs import FsError
 from felhom_provider.sim.guest.model import GuestModel
-from felhom_provider.sim.guest.registry import (
-    BUILTINS,
-    COMMANDS,
-    Result,
-    not_imitated,
-)
+from felhom_provider.sim.guest.registry import Result, not_imitated
 
 SHELLS = {"sh", "bash", "dash"}
 PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -221,8 +216,9 @@ def run(model: GuestModel, argv: list[str], stdin: str = "", *, in_shell: bool =
     if not argv:
         return not_imitated("an empty command")
     name = posixpath.basename(argv[0])
-    builtin = in_shell and name in BUILTINS
-    if name not in COMMANDS and name not in SHELLS and name != "env":
+    entry = TABLE.get(name)
+    builtin = in_shell and entry is not None and entry.builtin
+    if entry is None and name not in SHELLS and name != "env":
         return not_imitated(name)
     if (
         not builtin
@@ -247,7 +243,8 @@ def run(model: GuestModel, argv: list[str], stdin: str = "", *, in_shell: bool =
         )
     if name in SHELLS:
         return _run_shell(model, argv, stdin)
-    return COMMANDS[name](model, argv, stdin)
+    assert entry is not None
+    return entry.handler(model, argv, stdin, run)
 
 
 def _run_shell(model: GuestModel, argv: list[str], stdin: str) -> Result:

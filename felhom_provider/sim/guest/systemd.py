@@ -23,7 +23,7 @@ import time
 
 from felhom_provider.sim.guest import hostkeys, units
 from felhom_provider.sim.guest.model import GuestModel, UnitState
-from felhom_provider.sim.guest.registry import Result
+from felhom_provider.sim.guest.registry import Result, Runner
 
 DEFAULT_TARGETS = ("sockets.target", "multi-user.target")
 DAEMONS = {"sshd", "dockerd", "containerd", "cron"}
@@ -83,10 +83,8 @@ def _transaction(model: GuestModel, names: list[str]) -> list[str]:
     return order
 
 
-def _run_line(model: GuestModel, line: str) -> tuple[Result, bool]:
+def _run_line(model: GuestModel, line: str, run: Runner) -> tuple[Result, bool]:
     """Run one ``Exec*=`` line; returns (result, ignore_failure)."""
-    from felhom_provider.sim.guest import shell  # noqa: PLC0415 (shell imports this module)
-
     ignore = line.startswith("-")
     argv = shlex.split(line.lstrip("-@+!:"))
     name = posixpath.basename(argv[0])
@@ -98,7 +96,7 @@ def _run_line(model: GuestModel, line: str) -> tuple[Result, bool]:
         return _dockerd_check(model), ignore
     if name in DAEMONS:
         return Result(), ignore
-    return shell.run(model, argv, ""), ignore
+    return run(model, argv, ""), ignore
 
 
 def sshd_check(model: GuestModel) -> Result:
@@ -139,7 +137,7 @@ def _dockerd_check(model: GuestModel) -> Result:
     return Result()
 
 
-def _activate(model: GuestModel, name: str) -> None:
+def _activate(model: GuestModel, name: str, run: Runner) -> None:
     rt = model.runtime
     assert rt is not None
     state = rt.state(name)
@@ -172,7 +170,7 @@ def _activate(model: GuestModel, name: str) -> None:
     steps += [(line, True) for line in unit.get("Service", "ExecStart")]
     daemon = False
     for line, main in steps:
-        res, ignore = _run_line(model, line)
+        res, ignore = _run_line(model, line, run)
         for out in (res.stdout + res.stderr).splitlines():
             journal(model, posixpath.basename(shlex.split(line.lstrip("-@+!:"))[0]), out)
         if res.code != 0 and not ignore:
@@ -203,10 +201,14 @@ def _activate(model: GuestModel, name: str) -> None:
     journal(model, "systemd[1]", f"Started {name} - {unit.first('Unit', 'Description')}.")
 
 
-def start(model: GuestModel, names: list[str]) -> None:
-    """Enqueue start jobs for ``names`` and everything they pull in, then run them."""
+def start(model: GuestModel, names: list[str], run: Runner) -> None:
+    """Enqueue start jobs for ``names`` and everything they pull in, then run them.
+
+    ``run`` is the interpreter that executes ``ExecStartPre=``/``ExecStart=`` lines; the
+    caller passes it in (``shell.run``) so that this module does not import the shell.
+    """
     for name in _transaction(model, names):
-        _activate(model, name)
+        _activate(model, name, run)
 
 
 def stop(model: GuestModel, name: str) -> list[str]:

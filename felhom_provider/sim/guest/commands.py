@@ -1,0 +1,53 @@
+"""The table of programs the guest interpreter imitates: name → handler, path, builtin.
+
+This table *is* the list of what the simulator imitates inside a guest. ``shell.run`` looks a
+program up here; a name that is missing answers "not imitated" with exit status 127. The path
+is where the program lives in the guest (its package puts it there, see ``catalog.py``): when
+that file is missing the program is "not found" as in a real guest. ``builtin`` marks dash's
+builtins, which work inside ``sh -c`` without a file.
+
+Handlers are plain functions of the ``cmd_*`` modules; nothing registers itself on import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from felhom_provider.sim.guest import cmd_apt, cmd_docker, cmd_files, cmd_install, cmd_system
+from felhom_provider.sim.guest.registry import CommandFn
+
+
+@dataclass(frozen=True)
+class Command:
+    """One imitated program."""
+
+    handler: CommandFn
+    path: str | None
+    builtin: bool = False
+
+
+TABLE: dict[str, Command] = {
+    # dash builtins (also installed as coreutils programs where Debian ships one)
+    ":": Command(cmd_files.true, None, builtin=True),
+    "true": Command(cmd_files.true, "/usr/bin/true", builtin=True),
+    "echo": Command(cmd_files.echo, "/usr/bin/echo", builtin=True),
+    "test": Command(cmd_install.test, "/usr/bin/test", builtin=True),
+    "[": Command(cmd_install.test, "/usr/bin/[", builtin=True),
+    # coreutils
+    "cat": Command(cmd_files.cat, "/usr/bin/cat"),
+    "chmod": Command(cmd_files.chmod, "/usr/bin/chmod"),
+    "install": Command(cmd_install.install, "/usr/bin/install"),
+    "ln": Command(cmd_files.ln, "/usr/bin/ln"),
+    "mkdir": Command(cmd_files.mkdir, "/usr/bin/mkdir"),
+    "rm": Command(cmd_files.rm, "/usr/bin/rm"),
+    "tee": Command(cmd_files.tee, "/usr/bin/tee"),
+    "truncate": Command(cmd_files.truncate, "/usr/bin/truncate"),
+    # other packages
+    "hostname": Command(cmd_files.hostname, "/usr/bin/hostname"),
+    "systemctl": Command(cmd_system.systemctl, "/usr/bin/systemctl"),
+    "ssh-keygen": Command(cmd_system.ssh_keygen, "/usr/bin/ssh-keygen"),
+    "apt-get": Command(cmd_apt.apt_get, "/usr/bin/apt-get"),
+    "dpkg-query": Command(cmd_apt.dpkg_query, "/usr/bin/dpkg-query"),
+    "curl": Command(cmd_apt.curl, "/usr/bin/curl"),
+    "docker": Command(cmd_docker.docker, "/usr/bin/docker"),
+}
