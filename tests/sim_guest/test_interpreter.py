@@ -15,7 +15,7 @@ def guest() -> GuestModel:
 
 @pytest.mark.parametrize(
     "argv",
-    [["ls", "/"], ["systemctl", "list-units"], ["apt-get", "purge", "x"],
+    [["ls", "--color=always", "/"], ["systemctl", "edit", "ssh"], ["apt-get", "purge", "x"],
      ["systemctl", "mask", "ssh"], ["sh", "-c", "echo $HOME"], ["sh", "-c", "sleep 1 &"],
      ["ssh-keygen", "-t", "ed25519"]],
 )  # fmt: skip

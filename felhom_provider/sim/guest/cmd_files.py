@@ -3,9 +3,9 @@
 Imitated: ``truncate -s 0``, ``rm [-f] [-r]``, ``ln -s [-f] [-n]``, ``cat``, ``test``/``[``,
 ``install [-d] [-m MODE] [-o U] [-g G]`` (``/dev/stdin`` as source writes stdin to a file),
 ``tee [-a]``, ``chmod`` (octal and ``ugoa+-=rwx``), ``mkdir [-p] [-m MODE]``, ``hostname``
-(print only), ``echo [-n]``, ``true`` and ``:``. Messages and exit statuses are GNU coreutils'
-(``rm: cannot remove 'x': No such file or directory``, status 1). Hard links, ownership and
-other options answer "not imitated".
+(print only), ``echo [-n]``, ``touch [-c]``, ``true``, ``false`` and ``:``. Messages and exit
+statuses are GNU coreutils' (``rm: cannot remove 'x': No such file or directory``, status 1).
+Hard links, ownership and other options answer "not imitated".
 """
 
 from __future__ import annotations
@@ -37,6 +37,32 @@ def _flags(argv: list[str], allowed: str) -> tuple[set[str], list[str]] | None:
 def true(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``true``/``:``: succeed, so ``: > file`` truncates or creates the file."""
     return Result()
+
+
+def false(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+    """``false``: fail with status 1."""
+    return Result(1)
+
+
+def touch(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+    """``touch [-c] FILE…``: create missing files (timestamps are not modelled)."""
+    parsed = _flags(argv, "c")
+    if parsed is None:
+        return not_imitated(" ".join(argv))
+    flags, files = parsed
+    if not files:
+        return usage_error(
+            "touch", "missing file operand\nTry 'touch --help' for more information."
+        )
+    code, err = 0, ""
+    for f in files:
+        if model.fs.exists(f) or "c" in flags:
+            continue
+        try:
+            model.fs.write(f, "")
+        except FsError as exc:
+            code, err = 1, err + f"touch: cannot touch '{f}': {exc.reason}\n"
+    return Result(code, "", err)
 
 
 def echo(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:

@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from felhom_provider.sim.guest import cmd_apt, cmd_docker, cmd_files, cmd_install, cmd_system
+from felhom_provider.sim.guest import (
+    cmd_apt,
+    cmd_docker,
+    cmd_files,
+    cmd_grep,
+    cmd_install,
+    cmd_ls,
+    cmd_system,
+    cmd_text,
+)
 from felhom_provider.sim.guest.registry import CommandFn
 
 
@@ -30,6 +39,7 @@ TABLE: dict[str, Command] = {
     # dash builtins (also installed as coreutils programs where Debian ships one)
     ":": Command(cmd_files.true, None, builtin=True),
     "true": Command(cmd_files.true, "/usr/bin/true", builtin=True),
+    "false": Command(cmd_files.false, "/usr/bin/false", builtin=True),
     "echo": Command(cmd_files.echo, "/usr/bin/echo", builtin=True),
     "test": Command(cmd_install.test, "/usr/bin/test", builtin=True),
     "[": Command(cmd_install.test, "/usr/bin/[", builtin=True),
@@ -41,7 +51,14 @@ TABLE: dict[str, Command] = {
     "mkdir": Command(cmd_files.mkdir, "/usr/bin/mkdir"),
     "rm": Command(cmd_files.rm, "/usr/bin/rm"),
     "tee": Command(cmd_files.tee, "/usr/bin/tee"),
+    "touch": Command(cmd_files.touch, "/usr/bin/touch"),
     "truncate": Command(cmd_files.truncate, "/usr/bin/truncate"),
+    "ls": Command(cmd_ls.ls, "/usr/bin/ls"),
+    "stat": Command(cmd_ls.stat, "/usr/bin/stat"),
+    "wc": Command(cmd_text.wc, "/usr/bin/wc"),
+    "head": Command(cmd_text.head, "/usr/bin/head"),
+    "tail": Command(cmd_text.tail, "/usr/bin/tail"),
+    "grep": Command(cmd_grep.grep, "/usr/bin/grep"),
     # other packages
     "hostname": Command(cmd_files.hostname, "/usr/bin/hostname"),
     "systemctl": Command(cmd_system.systemctl, "/usr/bin/systemctl"),

@@ -6,10 +6,11 @@
 
 The ``sh -c`` subset is dash's syntax for: words with single/double quotes and backslashes,
 ``;``, newlines, ``&&``, ``||``, ``|``, redirections ``>``, ``>>``, ``<``, ``2>``, ``2>&1``,
-leading ``NAME=value`` assignments, ``#`` comments, and pathname expansion of unquoted ``*?[``
-against the guest filesystem (an unmatched pattern stays literal, as in dash). Parameter
-expansion (``$``), command substitution, here-documents, background jobs, control structures
-and functions are not imitated and answer with exit status 127.
+leading ``NAME=value`` assignments, ``#`` comments, ``$?`` (the last exit status), and pathname
+expansion of unquoted ``*?[`` against the guest filesystem (an unmatched pattern stays literal,
+as in dash). Other parameter expansion (``$``), command substitution, here-documents,
+background jobs, control structures and functions are not imitated and answer with exit
+status 127.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from felhom_provider.sim.guest.registry import Result, not_imitated
 
 SHELLS = {"sh", "bash", "dash"}
 PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+# Stands for ``$?`` in a tokenized word until the command runs (the only parameter expanded).
+STATUS = "\x00"
 _OPERATORS = ("&&", "||", "2>&1", "2>", ">>", ";", "|", ">", "<", "\n", "&")
 
 
@@ -83,6 +86,10 @@ def tokenize(script: str) -> list[Word]:
         elif c == '"':
             i += 1
             while i < n and script[i] != '"':
+                if script.startswith("$?", i):
+                    cur.append(STATUS)
+                    i += 2
+                    continue
                 if script[i] in "$`":
                     raise NotImitatedError("parameter expansion or command substitution")
                 if script[i] == "\\" and i + 1 < n and script[i + 1] in '"\\$`':
@@ -94,6 +101,9 @@ def tokenize(script: str) -> list[Word]:
             started = True
         elif c == "\\" and i + 1 < n:
             cur.append(script[i + 1])
+            started, i = True, i + 1
+        elif script.startswith("$?", i):
+            cur.append(STATUS)
             started, i = True, i + 1
         elif c in "$`(){}":
             raise NotImitatedError(f"shell syntax {c!r}")
@@ -154,7 +164,7 @@ def run_script(model: GuestModel, script: str, stdin: str = "", *, errexit: bool
         data = stdin
         res = Result()
         for simple in pipeline:
-            res = _run_simple(model, simple, data)
+            res = _run_simple(model, simple, data, last)
             data = res.stdout
             err += res.stderr
         out += res.stdout
@@ -164,13 +174,15 @@ def run_script(model: GuestModel, script: str, stdin: str = "", *, errexit: bool
     return Result(last, out, err)
 
 
-def _run_simple(model: GuestModel, simple: SimpleCommand, stdin: str) -> Result:
+def _run_simple(model: GuestModel, simple: SimpleCommand, stdin: str, status: int) -> Result:
     words: list[str] = []
     for w in simple.words:
-        words.extend((model.fs.glob(w.text) or [w.text]) if w.glob else [w.text])
+        text = w.text.replace(STATUS, str(status))
+        words.extend((model.fs.glob(text) or [text]) if w.glob else [text])
     while words and "=" in words[0] and not words[0].startswith("="):
         words.pop(0)  # NAME=value prefix: the environment is not modelled
-    for op, target in simple.redirects:
+    redirects = [(op, target.replace(STATUS, str(status))) for op, target in simple.redirects]
+    for op, target in redirects:
         if op == "<":
             try:
                 stdin = model.fs.read(target)
@@ -183,7 +195,7 @@ def _run_simple(model: GuestModel, simple: SimpleCommand, stdin: str) -> Result:
             else not_imitated("set " + " ".join(words[1:]))
         )
     res = run(model, words, stdin, in_shell=True) if words else Result()
-    for op, target in simple.redirects:
+    for op, target in redirects:
         if op == "2>&1":
             res = Result(res.code, res.stdout + res.stderr, "")
         elif op in (">", ">>", "2>"):
