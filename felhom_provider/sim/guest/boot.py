@@ -55,6 +55,12 @@ def facts_from_config(vmid: int, conf: Mapping[str, Any]) -> CtFacts:
     for key in sorted(k for k in conf if re.fullmatch(r"net\d+", k)):
         p = _props(conf[key])
         nets[p.get("name", "eth" + key[3:])] = p.get("hwaddr", "").upper()
+    disks: dict[str, int] = {}
+    for key in sorted(k for k in conf if k == "rootfs" or re.fullmatch(r"mp\d+", k)):
+        p = _props("volume=" + str(conf[key]))
+        mount = "/" if key == "rootfs" else p.get("mp", "")
+        if mount and p.get("size"):
+            disks[mount] = _bytes(p["size"])
     return CtFacts(
         vmid=int(vmid),
         hostname=str(conf.get("hostname") or f"CT{vmid}"),
@@ -62,7 +68,17 @@ def facts_from_config(vmid: int, conf: Mapping[str, Any]) -> CtFacts:
         nesting=features.get("nesting") == "1",
         keyctl=features.get("keyctl") == "1",
         nets=nets,
+        memory=int(conf.get("memory") or 512),
+        disks=disks,
     )
+
+
+def _bytes(size: str) -> int:
+    """A PVE disk size (``8G``, ``512M``; a bare number is GiB) in bytes."""
+    units = {"K": 1, "M": 2, "G": 3, "T": 4}
+    if size[-1:].upper() in units:
+        return int(float(size[:-1]) * 1024 ** units[size[-1].upper()])
+    return int(float(size) * 1024**3)
 
 
 def _pve_setup(model: GuestModel, facts: CtFacts) -> None:

@@ -19,7 +19,10 @@ from felhom_provider.sim.guest import (
     cmd_files,
     cmd_grep,
     cmd_install,
+    cmd_ip,
     cmd_ls,
+    cmd_ps,
+    cmd_ss,
     cmd_system,
     cmd_text,
 )
@@ -59,6 +62,9 @@ TABLE: dict[str, Command] = {
     "head": Command(cmd_text.head, "/usr/bin/head"),
     "tail": Command(cmd_text.tail, "/usr/bin/tail"),
     "grep": Command(cmd_grep.grep, "/usr/bin/grep"),
+    "ps": Command(cmd_ps.ps, "/usr/bin/ps"),
+    "ip": Command(cmd_ip.ip, "/usr/bin/ip"),
+    "ss": Command(cmd_ss.ss, "/usr/bin/ss"),
     # other packages
     "hostname": Command(cmd_files.hostname, "/usr/bin/hostname"),
     "systemctl": Command(cmd_system.systemctl, "/usr/bin/systemctl"),
