@@ -56,11 +56,13 @@ def facts_from_config(vmid: int, conf: Mapping[str, Any]) -> CtFacts:
         p = _props(conf[key])
         nets[p.get("name", "eth" + key[3:])] = p.get("hwaddr", "").upper()
     disks: dict[str, int] = {}
+    volumes: dict[str, str] = {}
     for key in sorted(k for k in conf if k == "rootfs" or re.fullmatch(r"mp\d+", k)):
         p = _props("volume=" + str(conf[key]))
         mount = "/" if key == "rootfs" else p.get("mp", "")
         if mount and p.get("size"):
             disks[mount] = _bytes(p["size"])
+            volumes[mount] = p["volume"]
     return CtFacts(
         vmid=int(vmid),
         hostname=str(conf.get("hostname") or f"CT{vmid}"),
@@ -70,6 +72,7 @@ def facts_from_config(vmid: int, conf: Mapping[str, Any]) -> CtFacts:
         nets=nets,
         memory=int(conf.get("memory") or 512),
         disks=disks,
+        volumes=volumes,
     )
 
 

@@ -2,8 +2,8 @@
 
 Imitated: ``truncate -s 0``, ``rm [-f] [-r]``, ``ln -s [-f] [-n]``, ``cat``, ``test``/``[``,
 ``install [-d] [-m MODE] [-o U] [-g G]`` (``/dev/stdin`` as source writes stdin to a file),
-``tee [-a]``, ``chmod`` (octal and ``ugoa+-=rwx``), ``mkdir [-p] [-m MODE]``, ``hostname``
-(print only), ``echo [-n]``, ``touch [-c]``, ``true``, ``false`` and ``:``. Messages and exit
+``tee [-a]``, ``chmod`` (octal and ``ugoa+-=rwx``), ``mkdir [-p] [-m MODE]``, ``hostname
+[-s|-f|-I]``, ``echo [-n]``, ``touch [-c]``, ``true``, ``false`` and ``:``. Messages and exit
 statuses are GNU coreutils' (``rm: cannot remove 'x': No such file or directory``, status 1).
 Hard links, ownership and other options answer "not imitated".
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 
+from felhom_provider.sim.guest import netinfo
 from felhom_provider.sim.guest.fs import EEXIST, FsError
 from felhom_provider.sim.guest.model import GuestModel
 from felhom_provider.sim.guest.registry import Result, Runner, not_imitated, usage_error
@@ -252,8 +253,18 @@ def mkdir(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result
 
 
 def hostname(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
-    """``hostname``: print the kernel hostname set at boot from /etc/hostname."""
-    if len(argv) > 1:
-        return not_imitated(" ".join(argv))
+    """``hostname [-s|-f|-I]``: the kernel hostname set at boot from /etc/hostname.
+
+    ``-s`` cuts at the first dot, ``-f`` is the name itself (the guest's /etc/hosts maps
+    127.0.1.1 to the bare hostname, so there is no domain), ``-I`` lists the interfaces'
+    addresses except loopback and link-local, each followed by a space (hostname.c).
+    """
     name = model.runtime.hostname if model.runtime else "localhost"
-    return Result(0, name + "\n")
+    if argv[1:] in ([], ["-f"], ["--fqdn"], ["--long"]):
+        return Result(0, name + "\n")
+    if argv[1:] in (["-s"], ["--short"]):
+        return Result(0, name.split(".", 1)[0] + "\n")
+    if argv[1:] in (["-I"], ["--all-ip-addresses"]):
+        found = [link.ipv4[0] for link in netinfo.links(model) if link.peer and link.ipv4]
+        return Result(0, "".join(a + " " for a in found) + "\n")
+    return not_imitated(" ".join(argv))

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 from felhom_provider.sim.guest import (
     cmd_apt,
+    cmd_df,
     cmd_docker,
     cmd_files,
     cmd_grep,
     cmd_install,
     cmd_ip,
+    cmd_journal,
     cmd_ls,
     cmd_ps,
     cmd_ss,
@@ -58,6 +60,7 @@ TABLE: dict[str, Command] = {
     "truncate": Command(cmd_files.truncate, "/usr/bin/truncate"),
     "ls": Command(cmd_ls.ls, "/usr/bin/ls"),
     "stat": Command(cmd_ls.stat, "/usr/bin/stat"),
+    "df": Command(cmd_df.df, "/usr/bin/df"),
     "wc": Command(cmd_text.wc, "/usr/bin/wc"),
     "head": Command(cmd_text.head, "/usr/bin/head"),
     "tail": Command(cmd_text.tail, "/usr/bin/tail"),
@@ -68,6 +71,7 @@ TABLE: dict[str, Command] = {
     # other packages
     "hostname": Command(cmd_files.hostname, "/usr/bin/hostname"),
     "systemctl": Command(cmd_system.systemctl, "/usr/bin/systemctl"),
+    "journalctl": Command(cmd_journal.journalctl, "/usr/bin/journalctl"),
     "ssh-keygen": Command(cmd_system.ssh_keygen, "/usr/bin/ssh-keygen"),
     "apt-get": Command(cmd_apt.apt_get, "/usr/bin/apt-get"),
     "dpkg-query": Command(cmd_apt.dpkg_query, "/usr/bin/dpkg-query"),

@@ -34,6 +34,7 @@ class CtFacts:
     nets: dict[str, str] = field(default_factory=dict)  # iface name → MAC
     memory: int = 512  # MiB, the config's ``memory`` (PVE's default is 512)
     disks: dict[str, int] = field(default_factory=dict)  # mount point → bytes (rootfs is "/")
+    volumes: dict[str, str] = field(default_factory=dict)  # mount point → volume ID
 
 
 @dataclass

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-import time
 
-from felhom_provider.sim.guest import hostkeys, units
+from felhom_provider.sim.guest import hostkeys, procs, units
 from felhom_provider.sim.guest.model import GuestModel, UnitState
 from felhom_provider.sim.guest.registry import Result, Runner
 
@@ -33,7 +32,7 @@ def journal(model: GuestModel, ident: str, message: str) -> None:
     """Append to the journal: persistent under /var/log/journal if that exists (journald's
     ``Storage=auto``), otherwise volatile (lost at stop). Stored as text, not journal format."""
     rt = model.runtime
-    stamp = time.strftime("%b %d %H:%M:%S")
+    stamp = procs.now().strftime("%b %d %H:%M:%S")  # the guest's clock (UTC)
     host = rt.hostname if rt else "localhost"
     line = f"{stamp} {host} {ident}: {message}\n"
     if rt is not None and model.fs.is_dir("/var/log/journal") and rt.machine_id:
@@ -166,6 +165,10 @@ def _activate(model: GuestModel, name: str, run: Runner) -> None:
         rt.units[name] = UnitState("active", "listening")
         return
     kind = unit.first("Service", "Type", "simple")
+    title = f"{name} - {unit.first('Unit', 'Description')}"
+    # systemd 257's job messages (src/core/job.c): "Starting …", then "Started …" or, for a
+    # oneshot service, "Finished …"; a failure logs the result and "Failed to start …".
+    journal(model, "systemd[1]", f"Starting {title}...")
     steps = [(line, False) for line in unit.get("Service", "ExecStartPre")]
     steps += [(line, True) for line in unit.get("Service", "ExecStart")]
     daemon = False
@@ -180,11 +183,8 @@ def _activate(model: GuestModel, name: str, run: Runner) -> None:
                 "systemd[1]",
                 f"{name}: Control process exited, code=exited, status={res.code}/FAILURE",
             )
-            journal(
-                model,
-                "systemd[1]",
-                f"Failed to start {name} - {unit.first('Unit', 'Description')}.",
-            )
+            journal(model, "systemd[1]", f"{name}: Failed with result 'exit-code'.")
+            journal(model, "systemd[1]", f"Failed to start {title}.")
             return
         if main and kind != "oneshot":
             daemon = posixpath.basename(shlex.split(line.lstrip("-@+!:"))[0]) in DAEMONS
@@ -198,7 +198,8 @@ def _activate(model: GuestModel, name: str, run: Runner) -> None:
         rt.units[name] = UnitState("active", "exited")
     else:
         rt.units[name] = UnitState("inactive", "dead", "success")
-    journal(model, "systemd[1]", f"Started {name} - {unit.first('Unit', 'Description')}.")
+        journal(model, "systemd[1]", f"{name}: Deactivated successfully.")
+    journal(model, "systemd[1]", f"{'Finished' if kind == 'oneshot' else 'Started'} {title}.")
 
 
 def start(model: GuestModel, names: list[str], run: Runner) -> None:
@@ -217,7 +218,11 @@ def stop(model: GuestModel, name: str) -> list[str]:
     assert rt is not None
     warnings: list[str] = []
     if rt.state(name).active in ("active", "failed") or rt.state(name).sub != "dead":
-        journal(model, "systemd[1]", f"Stopped {name}.")
+        unit = units.find_unit(model.fs, name)
+        title = f"{name} - {unit.first('Unit', 'Description')}" if unit is not None else name
+        journal(model, "systemd[1]", f"Stopping {title}...")
+        journal(model, "systemd[1]", f"{name}: Deactivated successfully.")
+        journal(model, "systemd[1]", f"Stopped {title}.")
     rt.units[name] = UnitState()
     socket = name.rsplit(".", 1)[0] + ".socket"
     if name.endswith(".service") and rt.state(socket).active == "active":
