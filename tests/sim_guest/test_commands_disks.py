@@ -65,11 +65,11 @@ def _root_used(guest: GuestModel, human: bool) -> str:
             "Filesystem                         Size  Used Avail Use% Mounted on",
             "/dev/mapper/pve-vm--9101--disk--0  9.8G  {u}  9.3G   1% /",
             "none                               492K  4.0K  488K   1% /dev",
-            "/dev/mapper/pve-vm--9101--disk--1  999M     0  949M   0% /mnt/spike-test",
+            "/dev/mapper/pve-vm--9101--disk--1  999M  4.0K  949M   1% /mnt/spike-test",
         ]),
         ("df -hT /mnt/spike-test", [
             "Filesystem                        Type  Size  Used Avail Use% Mounted on",
-            "/dev/mapper/pve-vm--9101--disk--1 ext4  999M     0  949M   0% /mnt/spike-test",
+            "/dev/mapper/pve-vm--9101--disk--1 ext4  999M  4.0K  949M   1% /mnt/spike-test",
         ]),
         ("df /dev", [
             "Filesystem     1K-blocks  Used Available Use% Mounted on",

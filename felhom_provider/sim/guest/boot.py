@@ -90,6 +90,9 @@ def _pve_setup(model: GuestModel, facts: CtFacts) -> None:
     hosts = fs.read("/etc/hosts") if fs.is_file("/etc/hosts") else ""
     kept = [line for line in hosts.splitlines() if not line.startswith("127.0.1.1")]
     fs.write("/etc/hosts", "\n".join([*kept, f"127.0.1.1\t{facts.hostname}"]) + "\n")
+    for target in facts.disks:
+        if target != "/":
+            fs.mkdir(target, parents=True)  # pve-container creates a mount point's directory
     interfaces = "auto lo\niface lo inet loopback\n"
     for iface in facts.nets:
         interfaces += f"\nauto {iface}\niface {iface} inet dhcp\n"

@@ -1,4 +1,4 @@
-"""``docker run --rm hello-world`` and ``docker info --format '{{.Driver}}'`` in the guest.
+"""``docker run --rm hello-world``, ``docker info --format '{{.Driver}}'`` and ``docker ps``.
 
 Docker works in an LXC guest only as the seed found it (F5, F6): the daemon needs
 ``nesting=1`` (``systemd._dockerd_check``), and starting a container needs ``keyctl=1`` on an
@@ -45,7 +45,7 @@ def _daemon_up(model: GuestModel) -> bool:
 
 
 def docker(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
-    """The two docker invocations the golden recipe and the bring-up verify with."""
+    """The docker invocations the golden recipe and the bring-up verify with."""
     args = argv[1:]
     if args in (
         ["info", "--format", "{{.Driver}}"],
@@ -57,6 +57,19 @@ def docker(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Resul
         return Result(0, DRIVER + "\n")
     if args in (["run", "--rm", "hello-world"], ["run", "hello-world", "--rm"]):
         return _hello(model)
+    if args in (
+        ["ps"],
+        ["ps", "-a"],
+        ["ps", "--all"],
+        ["container", "ls"],
+        ["container", "ls", "-a"],
+    ):
+        if not _daemon_up(model):
+            return Result(1, "", _SOCKET_ERROR + "\n")
+        # No container outlives ``run --rm``, so the table is empty. The CLI's tabwriter has a
+        # minimum cell width of 10 and a padding of 3 (cli/command/formatter).
+        headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"]
+        return Result(0, "".join(h.ljust(max(10, len(h) + 3)) for h in headers) + "NAMES\n")
     return not_imitated(" ".join(["docker", *args]))
 
 
