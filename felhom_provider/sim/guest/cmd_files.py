@@ -55,14 +55,21 @@ def touch(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result
         return usage_error(
             "touch", "missing file operand\nTry 'touch --help' for more information."
         )
+    return _empty_files(
+        model,
+        [f for f in files if "c" not in flags and not model.fs.exists(f)],
+        "touch: cannot touch '{}': {}\n",
+    )
+
+
+def _empty_files(model: GuestModel, files: list[str], message: str) -> Result:
+    """Create or truncate each file; ``message`` formats (file, reason) of a failure."""
     code, err = 0, ""
     for f in files:
-        if model.fs.exists(f) or "c" in flags:
-            continue
         try:
             model.fs.write(f, "")
         except FsError as exc:
-            code, err = 1, err + f"touch: cannot touch '{f}': {exc.reason}\n"
+            code, err = 1, err + message.format(f, exc.reason)
     return Result(code, "", err)
 
 
@@ -99,15 +106,11 @@ def truncate(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Res
         return not_imitated(f"truncate -s {size}")
     if not files:
         return usage_error("truncate", "missing file operand")
-    code, err = 0, ""
-    for f in files:
-        if no_create and not model.fs.exists(f):
-            continue
-        try:
-            model.fs.write(f, "")
-        except FsError as exc:
-            code, err = 1, err + f"truncate: cannot open '{f}' for writing: {exc.reason}\n"
-    return Result(code, "", err)
+    return _empty_files(
+        model,
+        [f for f in files if not (no_create and not model.fs.exists(f))],
+        "truncate: cannot open '{}' for writing: {}\n",
+    )
 
 
 def rm(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
