@@ -186,6 +186,10 @@ def test_options_outside_the_subset_are_not_imitated(guest: GuestModel, argv: li
 
 SHELL_CASES: list[tuple[str, Result]] = [
     ("false; echo $?", Result(0, "1\n")),
+    ("echo a; exit 3; echo b", Result(3, "a\n")),
+    ("false; exit", Result(1, "")),
+    ("test -e /nope || exit 4", Result(4, "")),
+    ("exit x", Result(2, "", "sh: 1: exit: Illegal number: x\n")),
     ('grep -q Port /srv/app/a.conf; echo "status $?"', Result(0, "status 0\n")),
     ("ls /nope 2>/dev/null || echo missing", Result(0, "missing\n")),
     ("ls /nope 2>&1 | wc -l", Result(0, "1\n")),

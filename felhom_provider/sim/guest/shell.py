@@ -6,11 +6,11 @@
 
 The ``sh -c`` subset is dash's syntax for: words with single/double quotes and backslashes,
 ``;``, newlines, ``&&``, ``||``, ``|``, redirections ``>``, ``>>``, ``<``, ``2>``, ``2>&1``,
-leading ``NAME=value`` assignments, ``#`` comments, ``$?`` (the last exit status), and pathname
-expansion of unquoted ``*?[`` against the guest filesystem (an unmatched pattern stays literal,
-as in dash). Other parameter expansion (``$``), command substitution, here-documents,
-background jobs, control structures and functions are not imitated and answer with exit
-status 127.
+leading ``NAME=value`` assignments, ``#`` comments, ``$?`` (the last exit status),
+``exit [N]``, and pathname expansion of unquoted ``*?[`` against the guest filesystem (an
+unmatched pattern stays literal, as in dash). Other parameter expansion (``$``), command
+substitution, here-documents, background jobs, control structures and functions are not
+imitated and answer with exit status 127.
 """
 
 from __future__ import annotations
@@ -161,6 +161,8 @@ def run_script(model: GuestModel, script: str, stdin: str = "", *, errexit: bool
     for connector, pipeline in sequence:
         if (connector == "&&" and last != 0) or (connector == "||" and last == 0):
             continue
+        if len(pipeline) == 1 and pipeline[0].words and pipeline[0].words[0].text == "exit":
+            return _exit(pipeline[0], last, Result(last, out, err))
         data = stdin
         res = Result()
         for simple in pipeline:
@@ -172,6 +174,16 @@ def run_script(model: GuestModel, script: str, stdin: str = "", *, errexit: bool
         if errexit and last != 0 and connector == ";":
             break
     return Result(last, out, err)
+
+
+def _exit(simple: SimpleCommand, status: int, so_far: Result) -> Result:
+    """dash's ``exit [N]``: end the script with N (default: the last status), N mod 256."""
+    args = [w.text.replace(STATUS, str(status)) for w in simple.words[1:]]
+    if not args:
+        return so_far
+    if len(args) > 1 or not args[0].isdigit():
+        return so_far.then(Result(2, "", f"sh: 1: exit: Illegal number: {args[0]}\n"))
+    return Result(int(args[0]) % 256, so_far.stdout, so_far.stderr)
 
 
 def _run_simple(model: GuestModel, simple: SimpleCommand, stdin: str, status: int) -> Result:
