@@ -112,6 +112,8 @@ CASES: list[tuple[str, str, Result]] = [
     ("grep BRE interval", r"grep '^port [0-9]\{4\}' /srv/app/a.conf", Result(0, "port 2222\n")),
     ("grep BRE literal braces", "grep -c 'a{1}' /srv/app/a.conf", Result(1, "0\n")),
     ("grep -F", "grep -F 0.0.0.0 /srv/app/a.conf", Result(0, "ListenAddress 0.0.0.0\n")),
+    ("grep long options", "grep --fixed-strings --ignore-case --count port /srv/app/a.conf",
+     Result(0, "2\n")),
     ("grep -w", "grep -w hello /srv/app/sub/c.txt", Result(0, "hello world\n")),
     ("grep -o", "grep -o 'o.' /srv/app/sub/c.txt", Result(0, "o \nor\now\nor\n")),
     ("grep class", "grep -c '[[:digit:]]' /srv/app/a.conf", Result(0, "3\n")),

@@ -21,6 +21,14 @@ from felhom_provider.sim.guest.model import GuestModel
 from felhom_provider.sim.guest.registry import Result, Runner, not_imitated
 
 _FLAGS = set("EFGivcnqsrRlLowxhH")
+_LONG = {
+    "--extended-regexp": "E", "--fixed-strings": "F", "--basic-regexp": "G",
+    "--ignore-case": "i", "--invert-match": "v", "--count": "c", "--line-number": "n",
+    "--quiet": "q", "--silent": "q", "--no-messages": "s", "--recursive": "r",
+    "--dereference-recursive": "R", "--files-with-matches": "l",
+    "--files-without-match": "L", "--only-matching": "o", "--word-regexp": "w",
+    "--line-regexp": "x", "--no-filename": "h", "--with-filename": "H",
+}  # fmt: skip
 _CLASSES = {
     "alpha": "a-zA-Z",
     "digit": "0-9",
@@ -108,10 +116,8 @@ def grep(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
             patterns.append(a.split("=", 1)[1])
         elif a.startswith("-e") and len(a) > 2:
             patterns.append(a[2:])
-        elif a in ("--extended-regexp", "--fixed-strings", "--ignore-case", "--invert-match"):
-            flags.add({"x": "E", "f": "F", "g": "i", "n": "v"}[a[3]])
-        elif a in ("--count", "--quiet", "--silent", "--recursive", "--files-with-matches"):
-            flags.add({"c": "c", "q": "q", "s": "q", "r": "r", "f": "l"}[a[2]])
+        elif a in _LONG:
+            flags.add(_LONG[a])
         elif set(a[1:]) <= _FLAGS and not a.startswith("--"):
             flags |= set(a[1:])
         else:
