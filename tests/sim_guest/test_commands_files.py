@@ -79,6 +79,9 @@ CASES: list[tuple[str, str, Result]] = [
             2, "/srv/app/sub:\nc.txt\n", "ls: cannot access '/nope': No such file or directory\n"
         ),
     ),
+    ("ls dangling link", "ln -s /nowhere /srv/app/dead && ls /srv/app/dead",
+     Result(0, "/srv/app/dead\n")),
+    ("ls empty name", "ls ''", Result(2, "", "ls: cannot access '': No such file or directory\n")),
     # stat.c default_format (coreutils 9: "Device: %Hd,%Ld", "%-10i  Links: %h").
     (
         "stat default",

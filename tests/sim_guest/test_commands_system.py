@@ -195,6 +195,8 @@ CASES: list[tuple[str, str, Result]] = [
         ),
     ),
     ("ss connected", "ss -tnH", Result(0, "")),
+    ("ss default", "ss", Result(
+        0, "Netid State Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n")),
     ("ss in a pipe", "ss -tlnH | grep -c :22", Result(0, "2\n")),
 ]  # fmt: skip
 

@@ -155,6 +155,9 @@ CASES: list[tuple[str, str, Result]] = [
             "sockets.target    loaded active active Socket Units\n",
         ),
     ),
+    # No unit listed: no legend; with --state= only the count line.
+    ("list-units none", "systemctl list-units --state=failed", Result(
+        0, "  UNIT LOAD ACTIVE SUB DESCRIPTION\n\n0 loaded units listed.\n")),
     ("list-units state", "systemctl list-units --state=exited --no-legend | wc -l", Result(
         0, "2\n")),
     # journalctl -o short: "Mon DD HH:MM:SS host ident: message".

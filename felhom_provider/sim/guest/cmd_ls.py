@@ -70,8 +70,11 @@ class _Lister:
             try:
                 st = fsinfo.lstat(self.fs, op, follow=not self.long and not self.dirs_as_files)
             except FsError as exc:
-                err, code = err + f"ls: cannot access '{op}': {exc.reason}\n", 2
-                continue
+                try:  # a dangling symlink is listed as itself (ls.c falls back to lstat)
+                    st = fsinfo.lstat(self.fs, op)
+                except FsError:
+                    err, code = err + f"ls: cannot access '{op}': {exc.reason}\n", 2
+                    continue
             if st.kind == DIR and not self.dirs_as_files:
                 dirs.append(op)
             else:

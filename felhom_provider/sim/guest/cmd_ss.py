@@ -1,17 +1,17 @@
 """``ss`` (iproute2 6.15) over the guest's sockets (``netinfo.sockets``).
 
-Imitated options: ``-t``, ``-u``, ``-l``, ``-a``, ``-n``, ``-p``, ``-4``, ``-6``, ``-H``, in
-any combination (``-tlnp``, ``-tulpn``). Without ``-l``/``-a`` only connected sockets are shown
-(the guest has none). Without ``-n`` the port is shown by service name (``ssh``, ``bootpc``),
-as netbase's ``/etc/services`` names them.
+Imitated options: ``-t``, ``-u``, ``-l``, ``-a``, ``-n``, ``-p``, ``-4``, ``-6``, ``-H``, in any
+combination (``-tlnp``, ``-tulpn``). Without ``-l``/``-a`` only connected sockets are shown (the
+guest has none); Unix, raw and packet sockets are not modelled. Without ``-n`` the port is shown
+by service name (``ssh``, ``bootpc``), as netbase's ``/etc/services`` names them.
 
 The layout is ss.c's column renderer for output that is not a terminal (``render_calc_width``
-with ``compact_output``): each column is as wide as its longest entry, header included, plus
-its left delimiter (one space, none for the port columns and ``Process``); addresses are
-right-aligned and end in ``:``, ports left-aligned; ``Netid`` is hidden when one socket table is
-shown (``-t`` alone), ``State`` when one state is. The queue columns are ``%-6d``. ``-p`` puts
-`` users:(("NAME",pid=P,fd=F))`` under ``Process``. Other options (``-e``, ``-i``, ``-m``,
-``-s``, ``-x``, filters) are not imitated.
+with ``compact_output``): each column is as wide as its longest entry, header included, plus its
+left delimiter (one space, none for the port columns and ``Process``); addresses are right-
+aligned and end in ``:``, ports left-aligned; ``Netid`` is hidden when one socket table is shown
+(``-t`` alone). The queue columns are ``%-6d``. ``-p`` puts `` users:(("NAME",pid=P,fd=F))``
+under ``Process``. Other options (``-e``, ``-i``, ``-m``, ``-s``, ``-x``, filters) are not
+imitated.
 """
 
 from __future__ import annotations
@@ -70,11 +70,9 @@ def ss(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
         ]
         for s in chosen
     ]
-    hidden = set()
-    if len(protos) == 1:
-        hidden.add(0)  # one socket table: no Netid column
-    if len(states) == 1:
-        hidden.add(1)  # one state: no State column
+    # One socket table: no Netid column. (ss hides State only for a one-state filter such as
+    # "state established", which is not imitated: -l and the default select several.)
+    hidden = {0} if len(protos) == 1 else set()
     table = ([] if "H" in opts else [[c[0] for c in _COLUMNS]]) + rows
     return Result(0, _render(table, hidden))
 

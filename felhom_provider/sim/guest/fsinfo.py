@@ -82,6 +82,8 @@ def mode_string(kind: str, mode: int) -> str:
 
 def lstat(fs: VirtualFS, path: str, *, follow: bool = False) -> Stat:
     """Stat ``path`` (the link itself unless ``follow``); raises :class:`FsError` (ENOENT)."""
+    if not path:
+        raise FsError(path, "No such file or directory")  # the kernel's ENOENT for ""
     real = fs.resolve(path, follow_last=follow)
     node = fs.nodes.get(real)
     if node is None:

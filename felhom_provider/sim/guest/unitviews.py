@@ -147,7 +147,15 @@ def list_units(model: GuestModel, opts: list[str]) -> Result:
     out = line(" ", table[0]) if legend else ""
     out += "".join(line(c, cells) for c, cells in rows)
     if legend:
-        out += _LEGEND + f"\n{len(rows)} loaded units listed."
-        out += " Pass --all to see loaded but inactive units, too.\n" if not show_all else "\n"
-        out += "To show all installed unit files use 'systemctl list-unit-files'.\n"
+        # systemctl-list-units.c: the legend only when a unit is listed; the hint lines depend
+        # on --all and --state=.
+        out += _LEGEND if rows else ""
+        out += f"\n{len(rows)} loaded units listed."
+        if show_all or "inactive" in states:
+            out += "\nTo show all installed unit files use 'systemctl list-unit-files'.\n"
+        elif not states:
+            out += " Pass --all to see loaded but inactive units, too.\n"
+            out += "To show all installed unit files use 'systemctl list-unit-files'.\n"
+        else:
+            out += "\n"
     return Result(0, out)
