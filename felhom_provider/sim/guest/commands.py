@@ -64,11 +64,12 @@ TABLE: dict[str, Command] = {
     "wc": Command(cmd_text.wc, "/usr/bin/wc"),
     "head": Command(cmd_text.head, "/usr/bin/head"),
     "tail": Command(cmd_text.tail, "/usr/bin/tail"),
+    # other packages (grep, procps, iproute2, hostname, systemd, openssh-client, apt, dpkg,
+    # curl, docker-ce-cli)
     "grep": Command(cmd_grep.grep, "/usr/bin/grep"),
     "ps": Command(cmd_ps.ps, "/usr/bin/ps"),
     "ip": Command(cmd_ip.ip, "/usr/bin/ip"),
     "ss": Command(cmd_ss.ss, "/usr/bin/ss"),
-    # other packages
     "hostname": Command(cmd_files.hostname, "/usr/bin/hostname"),
     "systemctl": Command(cmd_system.systemctl, "/usr/bin/systemctl"),
     "journalctl": Command(cmd_journal.journalctl, "/usr/bin/journalctl"),
