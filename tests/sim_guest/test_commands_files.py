@@ -204,6 +204,8 @@ SHELL_CASES: list[tuple[str, Result]] = [
         "ls: cannot access '/srv/app/*.none': No such file or directory\n")),
     ("grep -c o /srv/app/sub/*", Result(0, "2\n")),
     ("touch /srv/app/new && ls /srv/app | grep -c new", Result(0, "1\n")),
+    ("whoami; id; id -u; id -un", Result(
+        0, "root\nuid=0(root) gid=0(root) groups=0(root)\n0\nroot\n")),
     ("touch /no/dir/f",
      Result(1, "", "touch: cannot touch '/no/dir/f': No such file or directory\n")),
 ]  # fmt: skip

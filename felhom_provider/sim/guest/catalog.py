@@ -158,6 +158,8 @@ CATALOG: dict[str, Package] = {
                     "tail",
                     "df",
                     "touch",
+                    "whoami",
+                    "id",
                 )
             ),
         ),

@@ -3,9 +3,9 @@
 Imitated: ``truncate -s 0``, ``rm [-f] [-r]``, ``ln -s [-f] [-n]``, ``cat``, ``test``/``[``,
 ``install [-d] [-m MODE] [-o U] [-g G]`` (``/dev/stdin`` as source writes stdin to a file),
 ``tee [-a]``, ``chmod`` (octal and ``ugoa+-=rwx``), ``mkdir [-p] [-m MODE]``, ``hostname
-[-s|-f|-I]``, ``echo [-n]``, ``touch [-c]``, ``true``, ``false`` and ``:``. Messages and exit
-statuses are GNU coreutils' (``rm: cannot remove 'x': No such file or directory``, status 1).
-Hard links, ownership and other options answer "not imitated".
+[-s|-f|-I]``, ``echo [-n]``, ``touch [-c]``, ``whoami``, ``id``, ``true``, ``false`` and
+``:``. Messages and exit statuses are GNU coreutils' (``rm: cannot remove 'x': No such file or
+directory``, status 1). Hard links, ownership and other options answer "not imitated".
 """
 
 from __future__ import annotations
@@ -71,6 +71,26 @@ def _empty_files(model: GuestModel, files: list[str], message: str) -> Result:
         except FsError as exc:
             code, err = 1, err + message.format(f, exc.reason)
     return Result(code, "", err)
+
+
+def whoami(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+    """``whoami``: ``pct exec`` runs as root."""
+    return Result(0, "root\n") if len(argv) == 1 else not_imitated(" ".join(argv))
+
+
+def id_(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+    """``id [-u|-g|-n -u]``: root's identity (coreutils id.c ``print_full_info``)."""
+    answers = {
+        (): "uid=0(root) gid=0(root) groups=0(root)",
+        ("-u",): "0",
+        ("-g",): "0",
+        ("-un",): "root",
+        ("-nu",): "root",
+        ("-u", "-n"): "root",
+        ("-n", "-u"): "root",
+    }
+    answer = answers.get(tuple(argv[1:]))
+    return Result(0, answer + "\n") if answer is not None else not_imitated(" ".join(argv))
 
 
 def echo(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:

@@ -58,6 +58,8 @@ TABLE: dict[str, Command] = {
     "tee": Command(cmd_files.tee, "/usr/bin/tee"),
     "touch": Command(cmd_files.touch, "/usr/bin/touch"),
     "truncate": Command(cmd_files.truncate, "/usr/bin/truncate"),
+    "whoami": Command(cmd_files.whoami, "/usr/bin/whoami"),
+    "id": Command(cmd_files.id_, "/usr/bin/id"),
     "ls": Command(cmd_ls.ls, "/usr/bin/ls"),
     "stat": Command(cmd_ls.stat, "/usr/bin/stat"),
     "df": Command(cmd_df.df, "/usr/bin/df"),
