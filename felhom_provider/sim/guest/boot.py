@@ -31,7 +31,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from felhom_provider.sim.guest import systemd, units
+from felhom_provider.sim.guest import shell, systemd, units
 from felhom_provider.sim.guest.fs import FsError
 from felhom_provider.sim.guest.model import CtFacts, GuestModel, Runtime
 
@@ -58,6 +58,14 @@ def facts_from_config(vmid: int, conf: Mapping[str, Any]) -> CtFacts:
         name = p.get("name", "eth" + key[3:])
         nets[name] = p.get("hwaddr", "").upper()
         netconf[name] = {k: p[k] for k in ("ip", "gw", "ip6", "gw6", "mtu") if k in p}
+    disks: dict[str, int] = {}
+    volumes: dict[str, str] = {}
+    for key in sorted(k for k in conf if k == "rootfs" or re.fullmatch(r"mp\d+", k)):
+        p = _props("volume=" + str(conf[key]))
+        mount = "/" if key == "rootfs" else p.get("mp", "")
+        if mount and p.get("size"):
+            disks[mount] = _bytes(p["size"])
+            volumes[mount] = p["volume"]
     return CtFacts(
         vmid=int(vmid),
         hostname=str(conf.get("hostname") or f"CT{vmid}"),
@@ -68,6 +76,9 @@ def facts_from_config(vmid: int, conf: Mapping[str, Any]) -> CtFacts:
         netconf=netconf,
         nameserver=str(conf.get("nameserver") or ""),
         searchdomain=str(conf.get("searchdomain") or ""),
+        memory=int(conf.get("memory") or 512),
+        disks=disks,
+        volumes=volumes,
     )
 
 
@@ -107,12 +118,23 @@ def resolv_conf(facts: CtFacts) -> str | None:
     return "# --- BEGIN PVE ---\n" + "\n".join(lines) + "\n# --- END PVE ---\n"
 
 
+def _bytes(size: str) -> int:
+    """A PVE disk size (``8G``, ``512M``; a bare number is GiB) in bytes."""
+    units = {"K": 1, "M": 2, "G": 3, "T": 4}
+    if size[-1:].upper() in units:
+        return int(float(size[:-1]) * 1024 ** units[size[-1].upper()])
+    return int(float(size) * 1024**3)
+
+
 def _pve_setup(model: GuestModel, facts: CtFacts) -> None:
     fs = model.fs
     fs.write("/etc/hostname", facts.hostname + "\n")
     hosts = fs.read("/etc/hosts") if fs.is_file("/etc/hosts") else ""
     kept = [line for line in hosts.splitlines() if not line.startswith("127.0.1.1")]
     fs.write("/etc/hosts", "\n".join([*kept, f"127.0.1.1\t{facts.hostname}"]) + "\n")
+    for target in facts.disks:
+        if target != "/":
+            fs.mkdir(target, parents=True)  # pve-container creates a mount point's directory
     fs.mkdir("/etc/network", parents=True)
     fs.write("/etc/network/interfaces", interfaces_text(facts))
     resolv = resolv_conf(facts)
@@ -195,7 +217,7 @@ def start(model: GuestModel, facts: CtFacts, lease_ip: str | None) -> None:
     )
     if first_boot:
         apply_presets(model)
-    systemd.start(model, list(systemd.DEFAULT_TARGETS))
+    systemd.start(model, list(systemd.DEFAULT_TARGETS), shell.run)
     if first_boot:
         model.fs.write("/etc/machine-id", machine_id + "\n", mode=0o444)
     model.fs.write("/var/lib/systemd/random-seed", secrets.token_hex(256) + "\n", mode=0o600)

@@ -150,6 +150,16 @@ CATALOG: dict[str, Package] = {
                     "tee",
                     "echo",
                     "true",
+                    "false",
+                    "ls",
+                    "stat",
+                    "wc",
+                    "head",
+                    "tail",
+                    "df",
+                    "touch",
+                    "whoami",
+                    "id",
                 )
             ),
         ),
@@ -157,6 +167,9 @@ CATALOG: dict[str, Package] = {
             "cron", "3.0pl1-197", binaries=("/usr/sbin/cron",), units={"cron.service": CRON_SERVICE}
         ),
         _pkg("dbus", "1.16.2-2"),
+        _pkg("grep", "3.11-4", binaries=("/usr/bin/grep",)),
+        _pkg("iproute2", "6.15.0-1", binaries=("/usr/bin/ip", "/usr/bin/ss")),
+        _pkg("procps", "2:4.0.4-9", binaries=("/usr/bin/ps",)),
         _pkg("dpkg", "1.22.21", binaries=("/usr/bin/dpkg", "/usr/bin/dpkg-query")),
         _pkg("hostname", "3.25", binaries=("/usr/bin/hostname",)),
         _pkg(
@@ -175,7 +188,7 @@ CATALOG: dict[str, Package] = {
             binaries=("/usr/sbin/sshd",),
             units={"ssh.service": SSH_SERVICE, "sshd-keygen.service": SSHD_KEYGEN_SERVICE},
         ),
-        _pkg("systemd", "257.8-1~deb13u2", binaries=("/usr/bin/systemctl",)),
+        _pkg("systemd", "257.8-1~deb13u2", binaries=("/usr/bin/systemctl", "/usr/bin/journalctl")),
         _pkg("libcurl4t64", "8.14.1-2"),
         _pkg("curl", "8.14.1-2", depends=("libcurl4t64",), binaries=("/usr/bin/curl",)),
         _pkg("iptables", "1.8.11-2"),
@@ -204,7 +217,7 @@ CATALOG: dict[str, Package] = {
 TEMPLATE_PACKAGES: tuple[str, ...] = (
     "apt", "base-files", "bash", "dash", "ca-certificates", "coreutils", "cron", "dbus",
     "dpkg", "hostname", "ifupdown", "isc-dhcp-client", "openssh-client", "openssh-sftp-server",
-    "openssh-server", "systemd",
+    "openssh-server", "systemd", "grep", "iproute2", "procps",
 )  # fmt: skip
 
 

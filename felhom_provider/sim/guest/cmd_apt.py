@@ -19,7 +19,7 @@ import posixpath
 from felhom_provider.sim.guest import catalog, systemd, template, units
 from felhom_provider.sim.guest.fs import FsError
 from felhom_provider.sim.guest.model import GuestModel
-from felhom_provider.sim.guest.registry import Result, command, not_imitated
+from felhom_provider.sim.guest.registry import Result, Runner, not_imitated
 
 LISTS = "/var/lib/apt/lists"
 ARCHIVES = "/var/cache/apt/archives"
@@ -138,7 +138,7 @@ def _available(model: GuestModel) -> dict[str, str]:
     return found
 
 
-def apt_install(model: GuestModel, names: list[str], assume_yes: bool) -> Result:
+def apt_install(model: GuestModel, names: list[str], assume_yes: bool, run: Runner) -> Result:
     """Install packages and their dependencies from the downloaded indexes."""
     available = _available(model)
     out = "Reading package lists...\nBuilding dependency tree...\nReading state information...\n"
@@ -172,14 +172,14 @@ def apt_install(model: GuestModel, names: list[str], assume_yes: bool) -> Result
             "/var/log/dpkg.log", f"status installed {name}:amd64 {version}\n", append=True
         )
         out += f"Setting up {name} ({version}) ...\n"
-        err += _postinst(model, name)
+        err += _postinst(model, name, run)
     model.fs.write("/var/log/apt/history.log", f"Install: {', '.join(todo)}\n", append=True)
     if "dpkg: error" in err:
         return Result(100, out, err + "E: Sub-process /usr/bin/dpkg returned an error code (1)\n")
     return Result(0, out, err)
 
 
-def _postinst(model: GuestModel, name: str) -> str:
+def _postinst(model: GuestModel, name: str, run: Runner) -> str:
     err = ""
     for unit_name in catalog.CATALOG[name].units:
         unit = units.find_unit(model.fs, unit_name)
@@ -187,7 +187,7 @@ def _postinst(model: GuestModel, name: str) -> str:
             continue
         err += "".join(line + "\n" for line in units.enable(model.fs, unit))
         if model.runtime is not None:
-            systemd.start(model, [unit_name])
+            systemd.start(model, [unit_name], run)
             if model.runtime.state(unit_name).active == "failed":
                 err += (
                     f"Job for {unit_name} failed because the control process exited with"
@@ -198,8 +198,7 @@ def _postinst(model: GuestModel, name: str) -> str:
     return err
 
 
-@command("apt-get", "/usr/bin/apt-get")
-def apt_get(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def apt_get(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``apt-get [-y] [-q] [--no-install-recommends] update|install PKG…|clean``."""
     args = argv[1:]
     assume_yes = False
@@ -222,7 +221,7 @@ def apt_get(model: GuestModel, argv: list[str], stdin: str) -> Result:
     if action == "update" and not names:
         return apt_update(model)
     if action == "install" and names:
-        return apt_install(model, names, assume_yes)
+        return apt_install(model, names, assume_yes, run)
     if action == "clean" and not names:
         for path in model.fs.glob(f"{ARCHIVES}/*.deb") + model.fs.glob("/var/cache/apt/*.bin"):
             model.fs.remove(path)
@@ -230,8 +229,7 @@ def apt_get(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return not_imitated(f"apt-get {' '.join(rest)}")
 
 
-@command("dpkg-query", "/usr/bin/dpkg-query")
-def dpkg_query(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def dpkg_query(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``dpkg-query -W [-f=FORMAT] PKG…`` with ``${Version}``/``${Package}`` in FORMAT."""
     args = argv[1:]
     if not args or args[0] not in ("-W", "--show"):
@@ -255,8 +253,7 @@ def dpkg_query(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(code, out, err)
 
 
-@command("curl", "/usr/bin/curl")
-def curl(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def curl(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``curl [-fsSL] URL [-o FILE]``: only Docker's GPG key URL answers (no network)."""
     args = argv[1:]
     url, output, show_errors, silent = None, None, True, False

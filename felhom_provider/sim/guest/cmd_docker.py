@@ -1,4 +1,4 @@
-"""``docker run --rm hello-world`` and ``docker info --format '{{.Driver}}'`` in the guest.
+"""``docker run --rm hello-world``, ``docker info --format '{{.Driver}}'`` and ``docker ps``.
 
 Docker works in an LXC guest only as the seed found it (F5, F6): the daemon needs
 ``nesting=1`` (``systemd._dockerd_check``), and starting a container needs ``keyctl=1`` on an
@@ -11,7 +11,7 @@ exists.
 from __future__ import annotations
 
 from felhom_provider.sim.guest.model import GuestModel
-from felhom_provider.sim.guest.registry import Result, command, not_imitated
+from felhom_provider.sim.guest.registry import Result, Runner, not_imitated
 
 DRIVER = "overlayfs"
 _SOCKET_ERROR = (
@@ -44,9 +44,8 @@ def _daemon_up(model: GuestModel) -> bool:
     return model.runtime is not None and model.runtime.state("docker.service").active == "active"
 
 
-@command("docker", "/usr/bin/docker")
-def docker(model: GuestModel, argv: list[str], stdin: str) -> Result:
-    """The two docker invocations the golden recipe and the bring-up verify with."""
+def docker(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+    """The docker invocations the golden recipe and the bring-up verify with."""
     args = argv[1:]
     if args in (
         ["info", "--format", "{{.Driver}}"],
@@ -58,6 +57,19 @@ def docker(model: GuestModel, argv: list[str], stdin: str) -> Result:
         return Result(0, DRIVER + "\n")
     if args in (["run", "--rm", "hello-world"], ["run", "hello-world", "--rm"]):
         return _hello(model)
+    if args in (
+        ["ps"],
+        ["ps", "-a"],
+        ["ps", "--all"],
+        ["container", "ls"],
+        ["container", "ls", "-a"],
+    ):
+        if not _daemon_up(model):
+            return Result(1, "", _SOCKET_ERROR + "\n")
+        # No container outlives ``run --rm``, so the table is empty. The CLI's tabwriter has a
+        # minimum cell width of 10 and a padding of 3 (cli/command/formatter).
+        headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"]
+        return Result(0, "".join(h.ljust(max(10, len(h) + 3)) for h in headers) + "NAMES\n")
     return not_imitated(" ".join(["docker", *args]))
 
 

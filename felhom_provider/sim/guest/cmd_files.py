@@ -2,19 +2,20 @@
 
 Imitated: ``truncate -s 0``, ``rm [-f] [-r]``, ``ln -s [-f] [-n]``, ``cat``, ``test``/``[``,
 ``install [-d] [-m MODE] [-o U] [-g G]`` (``/dev/stdin`` as source writes stdin to a file),
-``tee [-a]``, ``chmod`` (octal and ``ugoa+-=rwx``), ``mkdir [-p] [-m MODE]``, ``hostname``
-(print only), ``echo [-n]``, ``true`` and ``:``. Messages and exit statuses are GNU coreutils'
-(``rm: cannot remove 'x': No such file or directory``, status 1). Hard links, ownership and
-other options answer "not imitated".
+``tee [-a]``, ``chmod`` (octal and ``ugoa+-=rwx``), ``mkdir [-p] [-m MODE]``, ``hostname
+[-s|-f|-I]``, ``echo [-n]``, ``touch [-c]``, ``whoami``, ``id``, ``true``, ``false`` and
+``:``. Messages and exit statuses are GNU coreutils' (``rm: cannot remove 'x': No such file or
+directory``, status 1). Hard links, ownership and other options answer "not imitated".
 """
 
 from __future__ import annotations
 
 import posixpath
 
+from felhom_provider.sim.guest import netinfo
 from felhom_provider.sim.guest.fs import EEXIST, FsError
 from felhom_provider.sim.guest.model import GuestModel
-from felhom_provider.sim.guest.registry import Result, command, not_imitated, usage_error
+from felhom_provider.sim.guest.registry import Result, Runner, not_imitated, usage_error
 
 
 def _flags(argv: list[str], allowed: str) -> tuple[set[str], list[str]] | None:
@@ -34,15 +35,65 @@ def _flags(argv: list[str], allowed: str) -> tuple[set[str], list[str]] | None:
     return flags, operands
 
 
-@command("true", "/usr/bin/true", builtin=True)
-@command(":", builtin=True)
-def true(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def true(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``true``/``:``: succeed, so ``: > file`` truncates or creates the file."""
     return Result()
 
 
-@command("echo", "/usr/bin/echo", builtin=True)
-def echo(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def false(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+    """``false``: fail with status 1."""
+    return Result(1)
+
+
+def touch(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+    """``touch [-c] FILE…``: create missing files (timestamps are not modelled)."""
+    parsed = _flags(argv, "c")
+    if parsed is None:
+        return not_imitated(" ".join(argv))
+    flags, files = parsed
+    if not files:
+        return usage_error(
+            "touch", "missing file operand\nTry 'touch --help' for more information."
+        )
+    return _empty_files(
+        model,
+        [f for f in files if "c" not in flags and not model.fs.exists(f)],
+        "touch: cannot touch '{}': {}\n",
+    )
+
+
+def _empty_files(model: GuestModel, files: list[str], message: str) -> Result:
+    """Create or truncate each file; ``message`` formats (file, reason) of a failure."""
+    code, err = 0, ""
+    for f in files:
+        try:
+            model.fs.write(f, "")
+        except FsError as exc:
+            code, err = 1, err + message.format(f, exc.reason)
+    return Result(code, "", err)
+
+
+def whoami(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+    """``whoami``: ``pct exec`` runs as root."""
+    return Result(0, "root\n") if len(argv) == 1 else not_imitated(" ".join(argv))
+
+
+def id_(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+    """``id [-u|-g|-n -u]``: root's identity (coreutils id.c ``print_full_info``)."""
+    answers = {
+        (): "uid=0(root) gid=0(root) groups=0(root)",
+        ("-u",): "0",
+        ("-g",): "0",
+        ("-un",): "root",
+        ("-nu",): "root",
+        ("-u", "-n"): "root",
+        ("-n", "-u"): "root",
+    }
+    answer = answers.get(tuple(argv[1:]))
+    return Result(0, answer + "\n") if answer is not None else not_imitated(" ".join(argv))
+
+
+def echo(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``echo [-n] words…``."""
     args = argv[1:]
     newline = "\n"
@@ -51,8 +102,7 @@ def echo(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(0, " ".join(args) + newline)
 
 
-@command("truncate", "/usr/bin/truncate")
-def truncate(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def truncate(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``truncate -s 0 [-c] FILE…`` (only size 0 is imitated)."""
     args = [a for a in argv[1:]]
     size: str | None = None
@@ -76,19 +126,14 @@ def truncate(model: GuestModel, argv: list[str], stdin: str) -> Result:
         return not_imitated(f"truncate -s {size}")
     if not files:
         return usage_error("truncate", "missing file operand")
-    code, err = 0, ""
-    for f in files:
-        if no_create and not model.fs.exists(f):
-            continue
-        try:
-            model.fs.write(f, "")
-        except FsError as exc:
-            code, err = 1, err + f"truncate: cannot open '{f}' for writing: {exc.reason}\n"
-    return Result(code, "", err)
+    return _empty_files(
+        model,
+        [f for f in files if not (no_create and not model.fs.exists(f))],
+        "truncate: cannot open '{}' for writing: {}\n",
+    )
 
 
-@command("rm", "/usr/bin/rm")
-def rm(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def rm(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``rm [-f] [-r|-R] FILE…``."""
     parsed = _flags(argv, "frRv")
     if parsed is None:
@@ -115,8 +160,7 @@ def rm(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(code, "", err)
 
 
-@command("ln", "/usr/bin/ln")
-def ln(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def ln(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``ln -s [-f] [-n] TARGET LINK`` (hard links are not imitated)."""
     parsed = _flags(argv, "sfnT")
     if parsed is None or "s" not in parsed[0]:
@@ -139,8 +183,7 @@ def ln(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result()
 
 
-@command("cat", "/usr/bin/cat")
-def cat(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def cat(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``cat [FILE…]``; ``-`` or no operand reads stdin."""
     out, err, code = "", "", 0
     for f in argv[1:] or ["-"]:
@@ -154,8 +197,7 @@ def cat(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(code, out, err)
 
 
-@command("tee", "/usr/bin/tee")
-def tee(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def tee(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``tee [-a] FILE…``: copy stdin to the files and to stdout."""
     parsed = _flags(argv, "a")
     if parsed is None:
@@ -194,8 +236,7 @@ def parse_mode(spec: str, current: int) -> int | None:
     return mode
 
 
-@command("chmod", "/usr/bin/chmod")
-def chmod(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def chmod(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``chmod MODE FILE…``."""
     if len(argv) < 3:
         return usage_error("chmod", "missing operand")
@@ -212,8 +253,7 @@ def chmod(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(code, "", err)
 
 
-@command("mkdir", "/usr/bin/mkdir")
-def mkdir(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def mkdir(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``mkdir [-p] [-m MODE] DIR…``."""
     args = argv[1:]
     parents, mode = False, 0o755
@@ -235,10 +275,19 @@ def mkdir(model: GuestModel, argv: list[str], stdin: str) -> Result:
     return Result(code, "", err)
 
 
-@command("hostname", "/usr/bin/hostname")
-def hostname(model: GuestModel, argv: list[str], stdin: str) -> Result:
-    """``hostname``: print the kernel hostname set at boot from /etc/hostname."""
-    if len(argv) > 1:
-        return not_imitated(" ".join(argv))
+def hostname(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+    """``hostname [-s|-f|-I]``: the kernel hostname set at boot from /etc/hostname.
+
+    ``-s`` cuts at the first dot, ``-f`` is the name itself (the guest's /etc/hosts maps
+    127.0.1.1 to the bare hostname, so there is no domain), ``-I`` lists the interfaces'
+    addresses except loopback and link-local, each followed by a space (hostname.c).
+    """
     name = model.runtime.hostname if model.runtime else "localhost"
-    return Result(0, name + "\n")
+    if argv[1:] in ([], ["-f"], ["--fqdn"], ["--long"]):
+        return Result(0, name + "\n")
+    if argv[1:] in (["-s"], ["--short"]):
+        return Result(0, name.split(".", 1)[0] + "\n")
+    if argv[1:] in (["-I"], ["--all-ip-addresses"]):
+        found = [link.ipv4[0] for link in netinfo.links(model) if link.peer and link.ipv4]
+        return Result(0, "".join(a + " " for a in found) + "\n")
+    return not_imitated(" ".join(argv))

@@ -14,11 +14,10 @@ from collections.abc import Callable
 from felhom_provider.sim.guest.cmd_files import parse_mode
 from felhom_provider.sim.guest.fs import FsError
 from felhom_provider.sim.guest.model import GuestModel
-from felhom_provider.sim.guest.registry import Result, command, not_imitated, usage_error
+from felhom_provider.sim.guest.registry import Result, Runner, not_imitated, usage_error
 
 
-@command("install", "/usr/bin/install")
-def install(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def install(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``install [-d] [-D] [-m MODE] [-o OWNER] [-g GROUP] SRC DEST`` or ``-d DIR…``."""
     args = argv[1:]
     directories = parents = False
@@ -113,9 +112,7 @@ def _evaluate(model: GuestModel, args: list[str]) -> bool | None:
     return None
 
 
-@command("test", "/usr/bin/test", builtin=True)
-@command("[", "/usr/bin/[", builtin=True)
-def test(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def test(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``test EXPR`` / ``[ EXPR ]``: status 0 true, 1 false, 2 malformed."""
     args = argv[1:]
     if posixpath.basename(argv[0]) == "[":

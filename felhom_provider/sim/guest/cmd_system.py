@@ -1,22 +1,30 @@
 """``systemctl`` and ``ssh-keygen`` in the guest.
 
-``systemctl stop|start|restart|is-active|enable|disable|status|daemon-reload`` act on the unit
-files and runtime states of ``systemd.py``; exit statuses follow systemctl(1): 0 success,
-1 job failed, 3 ``is-active``/``status`` of an inactive or failed unit, 4 ``status`` of an
-unknown unit, 5 unit not found/loaded for start/stop. ``ssh-keygen -A`` creates the missing host
-keys as real keys (comment ``root@<hostname>``) and prints OpenSSH's
-``ssh-keygen: generating new host keys: RSA ECDSA ED25519``; ``ssh-keygen -l -f FILE`` prints
-``<bits> SHA256:<fp> <comment> (<TYPE>)`` per key; OpenSSH's ``fatal()`` exits 255.
+``systemctl stop|start|restart|is-active|is-enabled|enable|disable|status|list-units|
+daemon-reload`` act on the unit files and runtime states of ``systemd.py`` (what ``status``,
+``is-enabled`` and ``list-units`` print is in ``unitviews.py``); exit statuses follow
+systemctl(1): 0 success, 1 job failed, 3 ``is-active``/``status`` of an inactive or failed
+unit, 4 ``status`` of an unknown unit, 5 unit not found/loaded for start/stop.
+
+``ssh-keygen -A`` creates the missing host keys as real keys (comment ``root@<hostname>``) and
+prints OpenSSH's ``ssh-keygen: generating new host keys: RSA ECDSA ED25519``;
+``ssh-keygen -l -f FILE`` prints ``<bits> SHA256:<fp> <comment> (<TYPE>)`` per key; OpenSSH's
+``fatal()`` exits 255.
 """
 
 from __future__ import annotations
 
-from felhom_provider.sim.guest import hostkeys, systemd, units
+from felhom_provider.sim.guest import hostkeys, systemd, units, unitviews
 from felhom_provider.sim.guest.fs import FsError, Node
 from felhom_provider.sim.guest.model import GuestModel
-from felhom_provider.sim.guest.registry import Result, command, not_imitated
+from felhom_provider.sim.guest.registry import Result, Runner, not_imitated
 
-_VERBS = {"start", "stop", "restart", "is-active", "enable", "disable", "status", "daemon-reload"}
+_VERBS = {
+    "start", "stop", "restart", "is-active", "is-enabled", "enable", "disable", "status",
+    "daemon-reload", "list-units",
+}  # fmt: skip
+_OPTIONS = {"--now", "--no-pager", "-q", "--quiet", "--no-block", "--system", "--all", "-a",
+            "--no-legend", "--plain", "-l", "--full"}  # fmt: skip
 
 
 def _job_failed(name: str) -> str:
@@ -26,34 +34,12 @@ def _job_failed(name: str) -> str:
     )
 
 
-def _status(model: GuestModel, requested: str) -> Result:
-    unit = units.find_unit(model.fs, requested)
-    if unit is None:
-        return Result(4, "", f"Unit {requested} could not be found.\n")
-    assert model.runtime is not None
-    st = model.runtime.state(unit.name)
-    enabled = (
-        "enabled"
-        if units.is_enabled(model.fs, unit)
-        else ("static" if not unit.has_install else "disabled")
-    )
-    active = f"{st.active} ({st.sub})"
-    if st.active == "failed":
-        active = f"failed (Result: {st.result})"
-    text = (
-        f"● {unit.name} - {unit.first('Unit', 'Description')}\n"
-        f"     Loaded: loaded ({unit.path}; {enabled}; preset: enabled)\n"
-        f"     Active: {active}\n"
-    )
-    return Result(0 if st.active == "active" else 3, text)
-
-
-@command("systemctl", "/usr/bin/systemctl")
-def systemctl(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def systemctl(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """The imitated verbs of systemctl(1); any other verb or option is not imitated."""
     opts = [a for a in argv[1:] if a.startswith("-")]
     args = [a for a in argv[1:] if not a.startswith("-")]
-    if set(opts) - {"--now", "--no-pager", "-q", "--quiet", "--no-block", "--system"} or not args:
+    unknown = {o for o in opts if not o.startswith(("--type=", "--state="))} - _OPTIONS
+    if unknown or not args:
         return not_imitated(" ".join(argv))
     verb, names = args[0], [units.normalise(n) for n in args[1:]]
     if verb not in _VERBS:
@@ -67,6 +53,10 @@ def systemctl(model: GuestModel, argv: list[str], stdin: str) -> Result:
     rt = model.runtime
     if verb == "daemon-reload":
         return Result()  # unit files are read afresh by every job; nothing is cached
+    if verb == "list-units":
+        return unitviews.list_units(model, opts)
+    if verb == "is-enabled" and names:
+        return unitviews.is_enabled(model, names, quiet=bool({"-q", "--quiet"} & set(opts)))
     if not names:
         return Result(1, "", "Too few arguments.\n")
     out = Result()
@@ -77,7 +67,7 @@ def systemctl(model: GuestModel, argv: list[str], stdin: str) -> Result:
             state = rt.state(real).active
             out = out.then(Result(0 if state == "active" and out.code == 0 else 3, state + "\n"))
         elif verb == "status":
-            out = out.then(_status(model, requested))
+            out = out.then(unitviews.status(model, requested))
         elif unit is None:
             what = "loaded" if verb == "stop" else "found"
             action = {"restart": "restart", "stop": "stop", "start": "start"}.get(verb, verb)
@@ -99,19 +89,20 @@ def systemctl(model: GuestModel, argv: list[str], stdin: str) -> Result:
                 )
             out = out.then(Result(out.code, "", "".join(line + "\n" for line in lines)))
             if "--now" in opts:
-                out = out.then(_start_stop(model, real, "start" if verb == "enable" else "stop"))
+                then = "start" if verb == "enable" else "stop"
+                out = out.then(_start_stop(model, real, then, run))
         else:
-            out = out.then(_start_stop(model, real, verb))
+            out = out.then(_start_stop(model, real, verb, run))
     return out
 
 
-def _start_stop(model: GuestModel, name: str, verb: str) -> Result:
+def _start_stop(model: GuestModel, name: str, verb: str, run: Runner) -> Result:
     assert model.runtime is not None
     err = ""
     if verb in ("stop", "restart"):
         err = "".join(w + "\n" for w in systemd.stop(model, name))
     if verb in ("start", "restart"):
-        systemd.start(model, [name])
+        systemd.start(model, [name], run)
         if (
             model.runtime.state(name).active != "active"
             and model.runtime.state(name).result != "success"
@@ -122,8 +113,7 @@ def _start_stop(model: GuestModel, name: str, verb: str) -> Result:
     return Result(0, "", err)
 
 
-@command("ssh-keygen", "/usr/bin/ssh-keygen")
-def ssh_keygen(model: GuestModel, argv: list[str], stdin: str) -> Result:
+def ssh_keygen(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     """``ssh-keygen -A`` and ``ssh-keygen -l [-E sha256] -f FILE``."""
     args = argv[1:]
     if args == ["-A"]:

@@ -1,15 +1,18 @@
-"""Command results and the registry of commands the guest interpreter imitates.
+"""Command results and the calling convention of the commands the guest interpreter imitates.
 
-Each command is a function ``(model, argv, stdin) -> Result`` registered under its program
-name. The registry *is* the list of what the simulator imitates; anything not in it answers with
-exit status 127 and says that the simulator does not imitate it, so a test can never pass by
-accident against a command the simulator silently ignores.
+A command is a function ``(model, argv, stdin, run) -> Result``. ``run`` is the interpreter
+itself (``shell.run``), handed to every command so that a command which starts other programs
+(``systemctl start`` running a unit's ``ExecStart=``, ``apt-get`` running postinst jobs)
+reaches the interpreter without importing it. Which commands exist is listed in one table,
+``commands.TABLE``; anything not in it answers with exit status 127 and says that the
+simulator does not imitate it, so a test can never pass by accident against a command the
+simulator silently ignores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from felhom_provider.sim.guest.model import GuestModel
 
@@ -29,29 +32,20 @@ class Result:
         return Result(other.code, self.stdout + other.stdout, self.stderr + other.stderr)
 
 
-CommandFn = Callable[[GuestModel, list[str], str], Result]
+class Runner(Protocol):
+    """The interpreter's entry point: run argv in the guest (``shell.run``)."""
 
-COMMANDS: dict[str, CommandFn] = {}
-# Where each imitated program lives in the guest; missing file → "not found" like a real shell.
-PROGRAM_PATHS: dict[str, str] = {}
-# Shell builtins work without a file in the guest (dash: ":", "echo", "test", "[", "true", "set").
-BUILTINS: set[str] = set()
+    def __call__(self, model: GuestModel, argv: list[str], stdin: str = "") -> Result:
+        """Execute argv; the result's code is the program's exit status."""
+        ...
 
 
-def command(
-    name: str, path: str | None = None, *, builtin: bool = False
-) -> Callable[[CommandFn], CommandFn]:
-    """Register ``fn`` as the imitation of program ``name`` installed at ``path``."""
+class CommandFn(Protocol):
+    """The imitation of one program."""
 
-    def register(fn: CommandFn) -> CommandFn:
-        COMMANDS[name] = fn
-        if path is not None:
-            PROGRAM_PATHS[name] = path
-        if builtin:
-            BUILTINS.add(name)
-        return fn
-
-    return register
+    def __call__(self, model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
+        """Run the program with argv (``argv[0]`` is its name) and stdin."""
+        ...
 
 
 def not_imitated(what: str) -> Result:

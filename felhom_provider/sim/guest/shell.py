@@ -6,10 +6,11 @@
 
 The ``sh -c`` subset is dash's syntax for: words with single/double quotes and backslashes,
 ``;``, newlines, ``&&``, ``||``, ``|``, redirections ``>``, ``>>``, ``<``, ``2>``, ``2>&1``,
-leading ``NAME=value`` assignments, ``#`` comments, and pathname expansion of unquoted ``*?[``
-against the guest filesystem (an unmatched pattern stays literal, as in dash). Parameter
-expansion (``$``), command substitution, here-documents, background jobs, control structures
-and functions are not imitated and answer with exit status 127.
+leading ``NAME=value`` assignments, ``#`` comments, ``$?`` (the last exit status),
+``exit [N]``, and pathname expansion of unquoted ``*?[`` against the guest filesystem (an
+unmatched pattern stays literal, as in dash). Other parameter expansion (``$``), command
+substitution, here-documents, background jobs, control structures and functions are not
+imitated and answer with exit status 127.
 """
 
 from __future__ import annotations
@@ -17,18 +18,15 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
-from felhom_provider.sim.guest import cmd_apt, cmd_docker, cmd_files, cmd_install, cmd_system  # noqa: F401
+from felhom_provider.sim.guest.commands import TABLE
 from felhom_provider.sim.guest.fs import FsError
 from felhom_provider.sim.guest.model import GuestModel
-from felhom_provider.sim.guest.registry import (
-    BUILTINS,
-    COMMANDS,
-    Result,
-    not_imitated,
-)
+from felhom_provider.sim.guest.registry import Result, not_imitated
 
 SHELLS = {"sh", "bash", "dash"}
 PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+# Stands for ``$?`` in a tokenized word until the command runs (the only parameter expanded).
+STATUS = "\x00"
 _OPERATORS = ("&&", "||", "2>&1", "2>", ">>", ";", "|", ">", "<", "\n", "&")
 
 
@@ -88,6 +86,10 @@ def tokenize(script: str) -> list[Word]:
         elif c == '"':
             i += 1
             while i < n and script[i] != '"':
+                if script.startswith("$?", i):
+                    cur.append(STATUS)
+                    i += 2
+                    continue
                 if script[i] in "$`":
                     raise NotImitatedError("parameter expansion or command substitution")
                 if script[i] == "\\" and i + 1 < n and script[i + 1] in '"\\$`':
@@ -99,6 +101,9 @@ def tokenize(script: str) -> list[Word]:
             started = True
         elif c == "\\" and i + 1 < n:
             cur.append(script[i + 1])
+            started, i = True, i + 1
+        elif script.startswith("$?", i):
+            cur.append(STATUS)
             started, i = True, i + 1
         elif c in "$`(){}":
             raise NotImitatedError(f"shell syntax {c!r}")
@@ -156,10 +161,12 @@ def run_script(model: GuestModel, script: str, stdin: str = "", *, errexit: bool
     for connector, pipeline in sequence:
         if (connector == "&&" and last != 0) or (connector == "||" and last == 0):
             continue
+        if len(pipeline) == 1 and pipeline[0].words and pipeline[0].words[0].text == "exit":
+            return _exit(pipeline[0], last, Result(last, out, err))
         data = stdin
         res = Result()
         for simple in pipeline:
-            res = _run_simple(model, simple, data)
+            res = _run_simple(model, simple, data, last)
             data = res.stdout
             err += res.stderr
         out += res.stdout
@@ -169,13 +176,25 @@ def run_script(model: GuestModel, script: str, stdin: str = "", *, errexit: bool
     return Result(last, out, err)
 
 
-def _run_simple(model: GuestModel, simple: SimpleCommand, stdin: str) -> Result:
+def _exit(simple: SimpleCommand, status: int, so_far: Result) -> Result:
+    """dash's ``exit [N]``: end the script with N (default: the last status), N mod 256."""
+    args = [w.text.replace(STATUS, str(status)) for w in simple.words[1:]]
+    if not args:
+        return so_far
+    if len(args) > 1 or not args[0].isdigit():
+        return so_far.then(Result(2, "", f"sh: 1: exit: Illegal number: {args[0]}\n"))
+    return Result(int(args[0]) % 256, so_far.stdout, so_far.stderr)
+
+
+def _run_simple(model: GuestModel, simple: SimpleCommand, stdin: str, status: int) -> Result:
     words: list[str] = []
     for w in simple.words:
-        words.extend((model.fs.glob(w.text) or [w.text]) if w.glob else [w.text])
+        text = w.text.replace(STATUS, str(status))
+        words.extend((model.fs.glob(text) or [text]) if w.glob else [text])
     while words and "=" in words[0] and not words[0].startswith("="):
         words.pop(0)  # NAME=value prefix: the environment is not modelled
-    for op, target in simple.redirects:
+    redirects = [(op, target.replace(STATUS, str(status))) for op, target in simple.redirects]
+    for op, target in redirects:
         if op == "<":
             try:
                 stdin = model.fs.read(target)
@@ -188,7 +207,7 @@ def _run_simple(model: GuestModel, simple: SimpleCommand, stdin: str) -> Result:
             else not_imitated("set " + " ".join(words[1:]))
         )
     res = run(model, words, stdin, in_shell=True) if words else Result()
-    for op, target in simple.redirects:
+    for op, target in redirects:
         if op == "2>&1":
             res = Result(res.code, res.stdout + res.stderr, "")
         elif op in (">", ">>", "2>"):
@@ -221,8 +240,9 @@ def run(model: GuestModel, argv: list[str], stdin: str = "", *, in_shell: bool =
     if not argv:
         return not_imitated("an empty command")
     name = posixpath.basename(argv[0])
-    builtin = in_shell and name in BUILTINS
-    if name not in COMMANDS and name not in SHELLS and name != "env":
+    entry = TABLE.get(name)
+    builtin = in_shell and entry is not None and entry.builtin
+    if entry is None and name not in SHELLS and name != "env":
         return not_imitated(name)
     if (
         not builtin
@@ -247,7 +267,8 @@ def run(model: GuestModel, argv: list[str], stdin: str = "", *, in_shell: bool =
         )
     if name in SHELLS:
         return _run_shell(model, argv, stdin)
-    return COMMANDS[name](model, argv, stdin)
+    assert entry is not None
+    return entry.handler(model, argv, stdin, run)
 
 
 def _run_shell(model: GuestModel, argv: list[str], stdin: str) -> Result:

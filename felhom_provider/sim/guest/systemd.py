@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-import time
 
-from felhom_provider.sim.guest import hostkeys, units
+from felhom_provider.sim.guest import hostkeys, procs, units
 from felhom_provider.sim.guest.model import GuestModel, UnitState
-from felhom_provider.sim.guest.registry import Result
+from felhom_provider.sim.guest.registry import Result, Runner
 
 DEFAULT_TARGETS = ("sockets.target", "multi-user.target")
 DAEMONS = {"sshd", "dockerd", "containerd", "cron"}
@@ -33,7 +32,7 @@ def journal(model: GuestModel, ident: str, message: str) -> None:
     """Append to the journal: persistent under /var/log/journal if that exists (journald's
     ``Storage=auto``), otherwise volatile (lost at stop). Stored as text, not journal format."""
     rt = model.runtime
-    stamp = time.strftime("%b %d %H:%M:%S")
+    stamp = procs.now().strftime("%b %d %H:%M:%S")  # the guest's clock (UTC)
     host = rt.hostname if rt else "localhost"
     line = f"{stamp} {host} {ident}: {message}\n"
     if rt is not None and model.fs.is_dir("/var/log/journal") and rt.machine_id:
@@ -83,10 +82,8 @@ def _transaction(model: GuestModel, names: list[str]) -> list[str]:
     return order
 
 
-def _run_line(model: GuestModel, line: str) -> tuple[Result, bool]:
+def _run_line(model: GuestModel, line: str, run: Runner) -> tuple[Result, bool]:
     """Run one ``Exec*=`` line; returns (result, ignore_failure)."""
-    from felhom_provider.sim.guest import shell  # noqa: PLC0415 (shell imports this module)
-
     ignore = line.startswith("-")
     argv = shlex.split(line.lstrip("-@+!:"))
     name = posixpath.basename(argv[0])
@@ -98,7 +95,7 @@ def _run_line(model: GuestModel, line: str) -> tuple[Result, bool]:
         return _dockerd_check(model), ignore
     if name in DAEMONS:
         return Result(), ignore
-    return shell.run(model, argv, ""), ignore
+    return run(model, argv, ""), ignore
 
 
 def sshd_check(model: GuestModel) -> Result:
@@ -139,7 +136,7 @@ def _dockerd_check(model: GuestModel) -> Result:
     return Result()
 
 
-def _activate(model: GuestModel, name: str) -> None:
+def _activate(model: GuestModel, name: str, run: Runner) -> None:
     rt = model.runtime
     assert rt is not None
     state = rt.state(name)
@@ -168,11 +165,15 @@ def _activate(model: GuestModel, name: str) -> None:
         rt.units[name] = UnitState("active", "listening")
         return
     kind = unit.first("Service", "Type", "simple")
+    title = f"{name} - {unit.first('Unit', 'Description')}"
+    # systemd 257's job messages (src/core/job.c): "Starting …", then "Started …" or, for a
+    # oneshot service, "Finished …"; a failure logs the result and "Failed to start …".
+    journal(model, "systemd[1]", f"Starting {title}...")
     steps = [(line, False) for line in unit.get("Service", "ExecStartPre")]
     steps += [(line, True) for line in unit.get("Service", "ExecStart")]
     daemon = False
     for line, main in steps:
-        res, ignore = _run_line(model, line)
+        res, ignore = _run_line(model, line, run)
         for out in (res.stdout + res.stderr).splitlines():
             journal(model, posixpath.basename(shlex.split(line.lstrip("-@+!:"))[0]), out)
         if res.code != 0 and not ignore:
@@ -182,11 +183,8 @@ def _activate(model: GuestModel, name: str) -> None:
                 "systemd[1]",
                 f"{name}: Control process exited, code=exited, status={res.code}/FAILURE",
             )
-            journal(
-                model,
-                "systemd[1]",
-                f"Failed to start {name} - {unit.first('Unit', 'Description')}.",
-            )
+            journal(model, "systemd[1]", f"{name}: Failed with result 'exit-code'.")
+            journal(model, "systemd[1]", f"Failed to start {title}.")
             return
         if main and kind != "oneshot":
             daemon = posixpath.basename(shlex.split(line.lstrip("-@+!:"))[0]) in DAEMONS
@@ -200,13 +198,18 @@ def _activate(model: GuestModel, name: str) -> None:
         rt.units[name] = UnitState("active", "exited")
     else:
         rt.units[name] = UnitState("inactive", "dead", "success")
-    journal(model, "systemd[1]", f"Started {name} - {unit.first('Unit', 'Description')}.")
+        journal(model, "systemd[1]", f"{name}: Deactivated successfully.")
+    journal(model, "systemd[1]", f"{'Finished' if kind == 'oneshot' else 'Started'} {title}.")
 
 
-def start(model: GuestModel, names: list[str]) -> None:
-    """Enqueue start jobs for ``names`` and everything they pull in, then run them."""
+def start(model: GuestModel, names: list[str], run: Runner) -> None:
+    """Enqueue start jobs for ``names`` and everything they pull in, then run them.
+
+    ``run`` is the interpreter that executes ``ExecStartPre=``/``ExecStart=`` lines; the
+    caller passes it in (``shell.run``) so that this module does not import the shell.
+    """
     for name in _transaction(model, names):
-        _activate(model, name)
+        _activate(model, name, run)
 
 
 def stop(model: GuestModel, name: str) -> list[str]:
@@ -215,7 +218,11 @@ def stop(model: GuestModel, name: str) -> list[str]:
     assert rt is not None
     warnings: list[str] = []
     if rt.state(name).active in ("active", "failed") or rt.state(name).sub != "dead":
-        journal(model, "systemd[1]", f"Stopped {name}.")
+        unit = units.find_unit(model.fs, name)
+        title = f"{name} - {unit.first('Unit', 'Description')}" if unit is not None else name
+        journal(model, "systemd[1]", f"Stopping {title}...")
+        journal(model, "systemd[1]", f"{name}: Deactivated successfully.")
+        journal(model, "systemd[1]", f"Stopped {title}.")
     rt.units[name] = UnitState()
     socket = name.rsplit(".", 1)[0] + ".socket"
     if name.endswith(".service") and rt.state(socket).active == "active":
