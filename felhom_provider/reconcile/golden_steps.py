@@ -54,7 +54,7 @@ def create_argv(spec: GoldenSpec, vmid: int) -> list[str]:
         "--features", "nesting=1,keyctl=1",
         "--rootfs", f"{spec.rootfs_storage}:{spec.rootfs_gib}",
         "--cores", str(spec.cores),
-        "--memory", str(spec.memory_mib),
+        "--memory", str(spec.memory),
         "--net0", f"name=eth0,bridge={spec.bridge},ip=dhcp",
         "--onboot", "0",
         "--description", f"felhom-owner={spec.owner}",

@@ -5,6 +5,6 @@ that dill pickles them by reference into state (pulumi-dynamic-providers §2.4).
 """
 
 from felhom_provider.resources.golden_image import GoldenImage, GoldenImageArgs
-from felhom_provider.resources.guest import FelhomGuest, FelhomGuestArgs, MountArgs
+from felhom_provider.resources.guest import FelhomGuest, FelhomGuestArgs
 
-__all__ = ["FelhomGuest", "FelhomGuestArgs", "GoldenImage", "GoldenImageArgs", "MountArgs"]
+__all__ = ["FelhomGuest", "FelhomGuestArgs", "GoldenImage", "GoldenImageArgs"]

@@ -10,9 +10,11 @@ from felhom_provider.resources._diff import DiffTable, canonical, compute_diff
 from felhom_provider.resources._guest_check import GUEST_TABLE, spec_from_inputs
 from felhom_provider.resources.golden_image import GOLDEN_TABLE, GoldenImageProvider
 from felhom_provider.resources.guest import FelhomGuestArgs, FelhomGuestProvider, outputs
+from felhom_provider.spec.guest import GUEST
 from tests.unit.resources._fakes import FakeGuestEngine, FakeRuntime, unknown, wire_inputs
 
 guest = FelhomGuestProvider()
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZlbGhvbS10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAw op"
 
 
 def old_outputs(**overrides: Any) -> dict[str, Any]:
@@ -26,16 +28,16 @@ GUEST_CASES = [
     # (change to the new inputs, expected replaces, expected changes)
     ({}, [], False),
     ({"cores": 4.0}, [], True),
-    ({"memory_mib": 4096.0}, [], True),
-    ({"swap_mib": 0.0}, [], True),
+    ({"memory": 4096.0}, [], True),
+    ({"swap": 0.0}, [], True),
     ({"hostname": "acme-www"}, [], True),
-    ({"rootfs_gib": 20.0}, [], True),
+    ({"rootfsGiB": 20.0}, [], True),
     ({"tags": ["customer", "gold"]}, [], True),
     (
         {
             "mounts": [
-                {"storage": "local-lvm", "size_gib": 1.0, "path": "/mnt/data"},
-                {"storage": "local-lvm", "size_gib": 1.0, "path": "/mnt/more"},
+                {"storage": "local-lvm", "sizeGiB": 1.0, "path": "/mnt/data"},
+                {"storage": "local-lvm", "sizeGiB": 1.0, "path": "/mnt/more"},
             ]
         },
         [],
@@ -43,10 +45,24 @@ GUEST_CASES = [
     ),
     ({"archive": "local:backup/vzdump-lxc-9100-new.tar.zst"}, ["archive"], True),
     ({"node": "pve2"}, ["node"], True),
-    ({"pinned_vmid": 4242.0}, ["pinned_vmid"], True),
-    ({"rootfs_storage": "fast"}, ["rootfs_storage"], True),
+    ({"vmid": 4242.0}, ["vmid"], True),
+    ({"rootfsStorage": "fast"}, ["rootfsStorage"], True),
     ({"bridge": "vmbr1"}, ["bridge"], True),
     ({"archive": "local:backup/b.tar.zst", "cores": 8.0}, ["archive"], True),
+    ({"onboot": False}, [], True),
+    ({"startup": {"order": 2.0, "up": 30.0}}, [], True),
+    ({"network": {"ip": "127.0.60.5/24", "gw": "127.0.60.1"}}, [], True),
+    ({"network": {"ip": "dhcp", "vlan": 20.0}}, [], True),
+    ({"network": {"ip": "dhcp", "firewall": False}}, [], False),
+    ({"network": {"ip": "dhcp", "mac": "BC:24:11:AA:BB:01"}}, [], True),
+    ({"nameserver": ["127.0.0.53"], "searchdomain": "example.org"}, [], True),
+    ({"pool": "customers"}, [], True),
+    ({"cpulimit": 1.5, "cpuunits": 200.0}, [], True),
+    ({"sshAuthorizedKeys": [KEY]}, [], True),
+    ({"restarts": "deferred"}, [], True),
+    # ``import`` only matters at create; an unset VMID is whatever PVE picked.
+    ({"import": 4242.0}, [], False),
+    ({"vmid": None}, [], False),
 ]
 
 
@@ -75,9 +91,10 @@ def test_guest_diff_reports_unknowns_as_changes() -> None:
     assert guest.diff("100", olds, news).replaces == []
 
 
-def test_every_input_is_in_the_guest_table() -> None:
-    props = FelhomGuestArgs(owner="p/s/n", node="n", archive="a:b", hostname="h").to_props("n")
-    assert set(props) == GUEST_TABLE.inputs
+def test_every_table_field_is_compared_or_deliberately_not() -> None:
+    props = FelhomGuestArgs({f.key: 1 for f in GUEST.fields}, archive="a:b").to_props("n")
+    assert set(props) == GUEST_TABLE.inputs | {"owner", "import"}
+    assert GUEST_TABLE.observed == {"vmid"}
 
 
 def test_golden_recipe_change_replaces_new_archive_first() -> None:
@@ -114,7 +131,7 @@ def test_table_rejects_overlap_and_the_provider_key() -> None:
         (True, True),
         ((1.0, "a"), [1, "a"]),
         ({"a": 1.0, "b": None}, {"a": 1}),
-        ([{"size_gib": 3.0}], [{"size_gib": 3}]),
+        ([{"sizeGiB": 3.0}], [{"sizeGiB": 3}]),
     ],
 )
 def test_canonical(value: Any, expected: Any) -> None:

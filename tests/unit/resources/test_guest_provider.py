@@ -45,7 +45,7 @@ def test_create_returns_vmid_id_and_every_input_plus_computed_outputs(
     assert outs["vmid"] == 100 and type(outs["vmid"]) is int
     assert outs["mac"].startswith("BC:24:11:")
     assert outs["ipv4"] == "127.0.100.100"
-    assert outs["host_keys"]["ssh-ed25519"] == "SHA256:ed100"
+    assert outs["hostKeys"]["ssh-ed25519"] == "SHA256:ed100"
     assert outs["state"] == "running"
     assert outs["tags"] == ["customer"], "engine tags (felhom, owner hash) stay out of outputs"
 
@@ -78,7 +78,7 @@ def test_read_reports_drift_and_returns_inputs(
     assert result.outs is not None and result.inputs is not None
     assert result.outs["hostname"] == "changed-behind-our-back"
     assert result.inputs["hostname"] == "changed-behind-our-back"
-    assert "vmid" not in result.inputs and "__provider" not in result.inputs
+    assert "mac" not in result.inputs and "__provider" not in result.inputs
 
 
 def test_read_of_a_vanished_guest_drops_it(provider: FelhomGuestProvider, rt: FakeRuntime) -> None:
