@@ -75,9 +75,9 @@ def owner_marker(project: str, stack: str, name: str) -> str:
     return f"{project}/{stack}/{name}"
 
 
-def _first_failure(prefix: str, failures: list[Any]) -> ConfigError:
+def _first_failure(prefix: str, failures: list[Any], sep: str = ".") -> ConfigError:
     failure = failures[0]
-    return ConfigError(f"{prefix}.{failure.property}", failure.reason.split(": ", 1)[-1])
+    return ConfigError(f"{prefix}{sep}{failure.property}", failure.reason.split(": ", 1)[-1])
 
 
 def _golden(raw: Any, owner: str, node: str) -> GoldenSource:
@@ -140,7 +140,7 @@ def _stack_keys(get: ConfigGetter, settings: ProviderSettings) -> dict[str, Any]
     checker = Checker(raw)
     values = checker.walk(STACK)
     if checker.failures:
-        raise _first_failure(NAMESPACE, checker.failures)
+        raise _first_failure(NAMESPACE, checker.failures, ":")
     has_shell = settings.node_shell is not None
     if values.get("hostKeyCheck") is None:
         values["hostKeyCheck"] = "both" if has_shell else "handshake"

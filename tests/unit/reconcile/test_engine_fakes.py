@@ -16,16 +16,17 @@ from felhom_provider.errors import (
     TaskFailedError,
     VerificationError,
 )
-from felhom_provider.reconcile import GuestEngine
 from felhom_provider.guest.hostkeys import line_fingerprint
+from felhom_provider.reconcile import GuestEngine
 from felhom_provider.reconcile.model import GuestSpec, MountSpec
 
 from .fakes import GOLDEN_MAC, FakeClock, FakePve, FakeShell
 
 OWNER = "felhom/dev/acme-web"
 #: Host keys as the probe returns them (full lines), and their fingerprints (the outputs).
+ED25519 = "AAAAC3NzaC1lZDI1NTE5AAAAIGZlbGhvbS10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAw"
 KEYS = {
-    "ssh-ed25519": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZlbGhvbS10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAw",
+    "ssh-ed25519": f"ssh-ed25519 {ED25519}",
     "ecdsa-sha2-nistp256": "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=",
 }
 FPS = {t: line_fingerprint(line) for t, line in KEYS.items()}

@@ -160,7 +160,7 @@ def test_bad_input_fails_naming_the_field(
         assert found == {}
         return
     assert field in found, found
-    assert words in found[field]
+    assert words is not None and words in found[field]
     assert found[field].startswith(f"{field}: ")
 
 
