@@ -47,7 +47,7 @@ class Change(enum.Enum):
 
     REPLACE = "replaces the guest"
     LIVE = "updated in place, no restart"
-    RESTART = "updated in place; a running guest restarts (or the change waits: restarts)"
+    RESTART = "updated in place; a running guest restarts (or waits: `felhom:restarts`)"
     FIXED = "fixed at create; later changes are ignored"
     REFUSED = "refused after create"
 

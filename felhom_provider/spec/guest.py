@@ -89,7 +89,7 @@ NETWORK_FIELDS = (
         fmt.mac,
         Change.LIVE,
     ),
-    Field("mtu", "int", "interface MTU", integer(576, 65_535), Change.LIVE),
+    Field("mtu", "int", "interface MTU", integer(576, 65_535), Change.RESTART),
 )
 
 _mount_list = sub_object(MOUNT_FIELDS)
