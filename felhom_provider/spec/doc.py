@@ -42,8 +42,8 @@ def _json(value: Any) -> str:
 
 def table(fields: Iterable[Field], *, change: bool = True) -> list[str]:
     """One markdown table: key, type, default, change behaviour, meaning."""
-    head = "| key | type | default | on change | meaning |" if change else "| key | type | default | meaning |"
-    rows = [head, "| --- " * (5 if change else 4) + "|"]
+    columns = ["key", "type", "default", *(["on change"] if change else []), "meaning"]
+    rows = ["| " + " | ".join(columns) + " |", "| --- " * len(columns) + "|"]
     for fld in fields:
         cells = [f"`{fld.key}`", fld.type, _default(fld)]
         if change:
