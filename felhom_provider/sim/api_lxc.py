@@ -38,16 +38,22 @@ def destroy(req: ApiRequest) -> str:
 
 
 def get_config(req: ApiRequest) -> dict[str, Any]:
-    """``GET …/config``.
+    """``GET …/config`` (pending values merged in unless ``current=1``).
 
-    Not imitated: ``snapshot`` (no snapshots exist), ``current`` (nothing is pending).
+    Not imitated: ``snapshot`` (no snapshots exist).
     """
     req.node()
-    return req.state.get_config(req.actor, req.vmid())
+    return req.state.get_config(req.actor, req.vmid(), current=req.flag("current"))
+
+
+def pending(req: ApiRequest) -> list[dict[str, Any]]:
+    """``GET …/pending``. Not imitated: forced deletes (``delete: 2``)."""
+    req.node()
+    return req.state.get_pending(req.actor, req.vmid())
 
 
 def set_config(req: ApiRequest) -> None:
-    """``PUT …/config``. Not imitated: pending changes; ``revert`` has nothing to revert."""
+    """``PUT …/config``. Not imitated: hot-plug failures (every hot-plug succeeds)."""
     req.node()
     req.state.set_config(req.actor, req.vmid(), req.params)
 
@@ -57,6 +63,12 @@ def resize(req: ApiRequest) -> str:
     req.node()
     p = req.params
     return req.state.resize(req.actor, req.vmid(), str(p["disk"]), str(p["size"]), p.get("digest"))
+
+
+def move_volume(req: ApiRequest) -> str:
+    """``POST …/move_volume``. Not imitated: moves to another storage, ``bwlimit``."""
+    req.node()
+    return req.state.move_volume(req.actor, req.vmid(), req.params)
 
 
 def start(req: ApiRequest) -> str:

@@ -20,6 +20,7 @@ import json
 import re
 import tarfile
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from felhom_provider.sim import pctconf
@@ -99,6 +100,22 @@ def _write_archive(state: SimState, name: str, conf_text: str, guest: dict[str, 
             tar.addfile(info, io.BytesIO(data))
     atomic_write_bytes(state.storage.dump_dir() / name, buf.getvalue())
     return len(buf.getvalue())
+
+
+def rewrite_archive_guest(
+    state: SimState, volid: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    """Simulator control only: replace an archive's guest payload by ``change(payload)``.
+
+    The pct.conf member, the name and the volume entry stay; the file size is updated.
+    """
+    vol = state.storage.get(volid)
+    if vol is None or vol.content != "backup":
+        raise SimApiError(f"volume '{volid}' does not exist")
+    conf_text, guest = read_archive(state, volid)
+    name = volid.rsplit("/", maxsplit=1)[-1]
+    vol.size = _write_archive(state, name, conf_text, change(guest))
+    state.storage.add(vol)
 
 
 def vzdump(state: SimState, actor: str, params: dict[str, Any]) -> str:
@@ -217,7 +234,9 @@ def _backup_one(
         stop_now(state, ct)
     log(task, f"INFO: creating vzdump archive '/var/lib/vz/dump/{name}'")
     conf = {k: v for k, v in ct.conf.items() if k not in ("lock", "snapshots", "parent", "pending")}
-    size = _write_archive(state, name, pctconf.render(conf, ct.raw_lxc), dict(ct.guest))
+    size = _write_archive(
+        state, name, pctconf.render(conf, ct.raw_lxc), state.hooks.archive_payload(ct)
+    )
     notes = None
     if "notes-template" in params:
         notes = str(params["notes-template"])

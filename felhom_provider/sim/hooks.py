@@ -11,10 +11,14 @@ it; a guest model (``felhom_provider.sim.guest``) does, through ``GuestHooks``:
   restart (the guests kept running while the API daemon was down);
 * ``on_stop(ct)`` runs when a stop/shutdown task completes (or before a destroy/backup of a
   running CT);
-* ``on_destroy(ct)`` runs when a destroy task completes.
+* ``on_destroy(ct)`` runs when a destroy task completes;
+* ``attach(state)`` hands the model the state (volumes hold mount point contents);
+  ``archive_payload(ct)``/``restore_payload(ct, payload)`` are what vzdump stores and what a
+  restore installs (the guest model lays ``backup=1`` mount points into the archive and
+  spreads an archive over the restored CT's volumes).
 
-vzdump copies ``ct.guest`` into the archive and restore copies it back, so whatever the
-model keeps there travels with backups.
+vzdump stores ``archive_payload(ct)`` in the archive and restore hands it to
+``restore_payload``, so whatever the model keeps there travels with backups.
 
 ``Extensions`` bundles the hooks with a list of services (for example a node SSH shell)
 that start after the HTTP API and may add keys to ``endpoint.json``. A module can offer
@@ -32,10 +36,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from felhom_provider.sim.models import Container
     from felhom_provider.sim.server import SimServer
+    from felhom_provider.sim.state import SimState
 
 
 class GuestHooks:
     """No-op guest model; subclass and override what you need."""
+
+    def attach(self, state: SimState) -> None:
+        """Called once by ``SimState`` before it loads (gives access to volumes)."""
+
+    def archive_payload(self, ct: Container) -> dict[str, Any]:
+        """The payload vzdump stores: by default the CT's payload as it is."""
+        return dict(ct.guest)
+
+    def restore_payload(self, ct: Container, payload: dict[str, Any]) -> None:
+        """Install an archive's payload on a restored CT (after its volumes exist)."""
+        ct.guest = dict(payload)
 
     def on_create_accepted(self, ct: Container, duration: float) -> None:
         """A create or restore was accepted and its task runs ``duration`` clock seconds.

@@ -4,9 +4,8 @@ Sources: pve-container ``PVE/LXC.pm`` ``check_ct_modify_config_perm``, ``API2/LX
 ``update_vm``, ``Config.pm`` ``update_pct_config``/``vmconfig_apply_pending``/
 ``parse_lxc_network``, ``API2/LXC.pm`` ``resize_vm``.
 
-Not imitated: pending changes (every change applies at once, also on a running CT), ``revert``
-(accepted, no effect as nothing is pending), bind and device mount points (refused),
-moving a disk, quotas, ``mountoptions`` effects.
+Pending changes and hot-plug follow ``Config.pm`` (see ``lxc_pending``). Not imitated: bind
+and device mount points (refused), quotas, ``mountoptions`` effects.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from felhom_provider.sim import pctconf, propstr
+from felhom_provider.sim import lxc_pending, pctconf, propstr
 from felhom_provider.sim.auth import ROOT
 from felhom_provider.sim.errors import ParamError, PermissionCheckError, SimApiError, TaskError
 from felhom_provider.sim.network import random_mac
@@ -176,11 +175,16 @@ def free_unused_slot(conf: dict[str, str]) -> str:
 
 
 def set_config(state: SimState, actor: str, vmid: int, params: dict[str, Any]) -> None:
-    """``PUT …/config`` (update_vm): synchronous, under the CT flock; returns None."""
+    """``PUT …/config`` (``update_vm``): synchronous, under the CT flock; returns None.
+
+    Changes go through ``[pve:pending]`` (``lxc_pending``): applied at once on a stopped CT,
+    hot-plugged or fast-plugged on a running one where PVE does, left pending otherwise.
+    """
     state.auth.check(actor, f"/vms/{vmid}", CONFIG_PRIVS, any_=True)
     changes = {k: v for k, v in params.items() if k not in META_KEYS}
-    delete = [d for d in re.split(r"[;, ]+", str(params.get("delete", ""))) if d]
-    if not changes and not delete and "revert" not in params:
+    delete = _keys(params.get("delete"))
+    revert = _keys(params.get("revert"))
+    if not changes and not delete and not revert:
         raise SimApiError("no options specified")
     ct = state.ct(vmid)
     state.flock(vmid)
@@ -191,55 +195,111 @@ def set_config(state: SimState, actor: str, vmid: int, params: dict[str, Any]) -
             raise SimApiError(
                 "detected modified configuration - file changed by other user? Try again."
             )
-        for key in delete:
-            if key in REQUIRED_KEYS:
-                raise SimApiError(f"unable to delete required option '{key}'")
-        if "unprivileged" in changes or "unprivileged" in delete:
-            raise SimApiError("unable to modify read-only option: 'unprivileged'")
+        unpriv = ct.conf.get("unprivileged") == "1"
+        old_features = ct.conf.get("features")
+        for keys in (delete, revert):
+            check_modify_perm(
+                state, actor, vmid, {}, keys, unprivileged=unpriv, old_features=old_features
+            )
+        _check_delete_revert(changes, delete, revert)
         check_modify_perm(
-            state,
-            actor,
-            vmid,
-            changes,
-            delete,
-            unprivileged=ct.conf.get("unprivileged") == "1",
-            old_features=ct.conf.get("features"),
+            state, actor, vmid, changes, [], unprivileged=unpriv, old_features=old_features
         )
-        apply_changes(state, ct, changes, delete)
-        state.save_ct(ct)
+        normal = {k: _queued_value(k, str(v)) for k, v in changes.items()}
+        with state.mutex:
+            before = (dict(ct.conf), dict(ct.pending))
+            try:
+                modified = lxc_pending.queue(ct, normal, delete, revert)
+            except SimApiError:
+                ct.conf, ct.pending = before  # PVE dies before write_config
+                raise
+
+            def apply(c: Container, key: str, value: str | None) -> None:
+                apply_key(state, c, key, value)
+
+            if ct.status == "running":
+                lxc_pending.hotplug(ct, modified, apply)
+            else:
+                lxc_pending.apply_all(ct, apply, modified)
+            state.save_ct(ct)
     finally:
         state.locks.release(vmid)
 
 
-def apply_changes(
-    state: SimState, ct: Container, changes: dict[str, Any], delete: list[str]
-) -> None:
-    """``vmconfig_apply_pending``: deletes, then sets; volumes replaced go to ``unusedN``."""
-    conf = ct.conf
+def _check_delete_revert(changes: dict[str, Any], delete: list[str], revert: list[str]) -> None:
+    """``update_vm``'s parameter checks on ``delete``/``revert`` (400, keyed by parameter)."""
+    for key in revert:
+        if not pctconf.key_spec(key):
+            raise ParamError({"revert": f"unknown option '{key}'"})
+        if key in changes:
+            raise ParamError(
+                {"revert": f"you can't use '-{key}' and '-revert {key}' at the same time"}
+            )
     for key in delete:
+        if not pctconf.key_spec(key):
+            raise ParamError({"delete": f"unknown option '{key}'"})
+        if key in changes:
+            raise ParamError(
+                {"delete": f"you can't use '-{key}' and -delete {key}' at the same time"}
+            )
+        if key in revert:
+            raise ParamError(
+                {"delete": f"you can't use '-delete {key}' and '-revert {key}' at the same time"}
+            )
+
+
+def _keys(value: Any) -> list[str]:
+    return [d for d in re.split(r"[;, ]+", str(value or "")) if d]
+
+
+BRIDGE_MTU = 1500
+
+
+def _queued_value(key: str, value: str) -> str:
+    """What ``update_pct_config`` writes to pending: property strings re-printed, a missing
+    ``hwaddr`` filled in, the bridge MTU enforced; ``STORAGE:SIZE`` disks stay unallocated."""
+    if NET_KEY.match(key):
+        mtu = propstr.parse(value, NET_FORMAT).get("mtu")
+        if mtu is not None and int(mtu) > BRIDGE_MTU:
+            raise SimApiError(f"{key}: MTU size '{mtu}' is bigger than bridge MTU '{BRIDGE_MTU}'")
+        return net_value(value)
+    if MP_KEY.match(key):
+        volume = mount_parts(key, value)["volume"]
+        if NEW_DISK_RE.match(volume):
+            check_storage_for_disks(volume, key)
+            return value
+    if key == "tags":
+        return ";".join(dict.fromkeys(t for t in re.split(r"[;, ]+", value) if t))
+    return pctconf.normalise(key, value)
+
+
+def apply_key(state: SimState, ct: Container, key: str, value: str | None) -> None:
+    """Apply one pending key (``vmconfig_apply_pending``/``apply_pending_mountpoint``).
+
+    Deleting ``mpN`` parks its volume in ``unusedN``; deleting ``unusedN`` frees the volume
+    if the CT owns it; a ``STORAGE:SIZE`` mount point allocates its disk, and the volume it
+    replaces goes to ``unusedN``.
+    """
+    conf = ct.conf
+    if value is None:
         old = conf.pop(key, None)
         if old is None:
-            continue
-        if MP_KEY.match(key):
+            return
+        if MP_KEY.match(key) and key != "rootfs":
             conf[free_unused_slot(conf)] = mount_parts(key, old)["volume"]
         elif key.startswith("unused"):
-            state.storage.free(old.split(",")[0])
-    for key, value in changes.items():
-        text = str(value)
-        if NET_KEY.match(key):
-            conf[key] = net_value(text)
-        elif MP_KEY.match(key):
-            volume = mount_parts(key, text)["volume"]
-            if NEW_DISK_RE.match(volume):
-                check_storage_for_disks(volume, key)
-                old = conf.get(key)
-                conf[key] = alloc_mount(state, ct.vmid, key, text)
-                if old is not None:
-                    conf[free_unused_slot(conf)] = mount_parts(key, old)["volume"]
-            else:
-                conf[key] = pctconf.normalise(key, text)
-        else:
-            conf[key] = pctconf.normalise(key, text)
+            volid = old.split(",", maxsplit=1)[0]
+            vol = state.storage.get(volid)
+            if vol is not None and vol.vmid == ct.vmid:
+                state.storage.free(volid)
+        return
+    if MP_KEY.match(key) and NEW_DISK_RE.match(mount_parts(key, value)["volume"]):
+        old = conf.get(key)
+        conf[key] = alloc_mount(state, ct.vmid, key, value)
+        if old is not None:
+            conf[free_unused_slot(conf)] = mount_parts(key, old)["volume"]
+        return
+    conf[key] = value
 
 
 def resize(

@@ -19,6 +19,7 @@ points, firewall config in archives, OS detection beyond the template's name.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from felhom_provider.sim import pctconf, propstr
@@ -40,7 +41,7 @@ from felhom_provider.sim.lxc_config import (
     mount_parts,
     net_value,
 )
-from felhom_provider.sim.lxc_power import convert_to_template, start
+from felhom_provider.sim.lxc_power import convert_to_template, destroy_volumes, start
 from felhom_provider.sim.models import Container
 from felhom_provider.sim.params import CONFIG_KEYS, MP_FORMAT, NET_FORMAT, ROOTFS_FORMAT, Spec
 from felhom_provider.sim.schema import family_of
@@ -134,18 +135,37 @@ def create_ct(state: SimState, actor: str, params: dict[str, Any]) -> str:
                 f"unable to {verb} CT {vmid} - CT {vmid} already exists on node '{state.node}'"
             )
         old = state.cts.get(vmid)
-        ct = Container(vmid, {"lock": "create"})
+        # create_and_lock_config: a new CT is {lock: create}; an existing one (restore with
+        # force) keeps its config, now locked, until the worker destroys its volumes.
+        old_conf = dict(old.conf) if old is not None else {}
+        ct = old if old is not None else Container(vmid, {})
+        ct.conf["lock"] = "create"
         state.cts[vmid] = ct
         state.save_ct(ct)
     created: list[str] = []
     state.hooks.on_create_accepted(ct, state.clock.duration("vzrestore" if restore else "vzcreate"))
 
+    def replace_old(task: Task) -> None:
+        # create_vm: the new disks exist, then destroy_lxc_container(old conf, {lock: create})
+        # frees every volume of the old config, data mount points included.
+        if old_conf:
+            destroy_volumes(state, task, vmid, old_conf)
+            with state.mutex:
+                ct.conf = {"lock": "create"}
+                state.save_ct(ct)
+
     def body(task: Task) -> int:
-        if old is not None:
-            _free_all(state, old)
         if restore:
             return _restore(
-                state, task, actor, ct, passed=conf, params=params, storage=storage, created=created
+                state,
+                task,
+                actor,
+                ct,
+                passed=conf,
+                params=params,
+                storage=storage,
+                created=created,
+                replace_old=replace_old,
             )
         return _create(state, task, ct, conf=conf, params=params, created=created)
 
@@ -169,11 +189,6 @@ def create_ct(state: SimState, actor: str, params: dict[str, Any]) -> str:
         error_prefix=f"unable to {verb} CT {vmid} - ",
         after=after,
     )
-
-
-def _free_all(state: SimState, ct: Container) -> None:
-    for vol in state.storage.owned_by(ct.vmid):
-        state.storage.free(vol.volid)
 
 
 def _alloc_mounts(
@@ -248,6 +263,7 @@ def _restore(
     params: dict[str, Any],
     storage: str,
     created: list[str],
+    replace_old: Callable[[Task], None],
 ) -> int:
     log = state.tasks.log
     archive = str(params["ostemplate"])
@@ -277,10 +293,14 @@ def _restore(
             parts["volume"] = f"{storage}:{gib:g}"
             parts.pop("size")
             mounts[key] = propstr.render(parts, _fmt(key))
-    log(task, f"restoring '{archive}' now..")
-    log(task, f"extracting archive '/var/lib/vz/dump/{archive.rsplit('/', maxsplit=1)[-1]}'")
     conf = {k: _normal(k, v) for k, v in passed.items() if not MOUNT_KEY.match(k)}
     conf.update(_alloc_mounts(state, ct, mounts, created))
+    replace_old(task)
+    log(task, f"restoring '{archive}' now..")
+    log(task, f"extracting archive '/var/lib/vz/dump/{archive.rsplit('/', maxsplit=1)[-1]}'")
+    fault = state.faults.match_task("vzrestore-extract", ct.vmid)
+    if fault is not None:
+        raise TaskError(fault)
     log(task, "merging backed-up and given configuration..")
     warnings = 0
     for key, value in orig.items():
@@ -312,7 +332,7 @@ def _restore(
     with state.mutex:
         ct.conf = {**conf, "lock": "create"}
         ct.raw_lxc = list(kept_raw)
-        ct.guest = dict(guest)
+        state.hooks.restore_payload(ct, guest)
         ct.conf.pop("lock", None)
         state.save_ct(ct)
     if was_template:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from felhom_provider.sim import propstr
+from felhom_provider.sim import lxc_pending, propstr
 from felhom_provider.sim.auth import ROOT
 from felhom_provider.sim.errors import ParamError, SimApiError, TaskError
-from felhom_provider.sim.lxc_config import mount_parts, mount_render
+from felhom_provider.sim.lxc_config import apply_key, mount_parts, mount_render
 from felhom_provider.sim.network import BRIDGES
 from felhom_provider.sim.params import NET_FORMAT
 from felhom_provider.sim.storage import GIB
@@ -55,6 +55,10 @@ def start(state: SimState, actor: str, vmid: int, skiplock: bool = False) -> str
             raise TaskError("you can't start a CT if it's a template")
         if ct.lock and not skiplock and ct.lock != "mounted":
             raise TaskError(f"CT is locked ({ct.lock})")
+        with state.mutex:
+            if ct.pending:  # vm_start: "apply pending changes while starting"
+                lxc_pending.apply_all(ct, lambda c, k, v: apply_key(state, c, k, v))
+                state.save_ct(ct)
         for value in ct.nets().values():
             bridge = propstr.parse(value, NET_FORMAT).get("bridge")
             if bridge is not None and bridge not in BRIDGES:
@@ -132,34 +136,61 @@ def destroy(
         raise SimApiError(f"CT is locked ({ct.lock})")
     if ct.status == "running" and not force:
         raise SimApiError(f"unable to destroy CT {vmid} - container is running")
-    volumes: list[str] = []
+    old_conf: dict[str, str] = {}
 
     def begin(task: Task) -> None:
         # PVE replaces the config by {lock: destroyed} while it removes the volumes.
         with state.mutex:
-            for key, value in ct.conf.items():
-                if key == "rootfs" or key.startswith("mp"):
-                    volumes.append(mount_parts(key, value)["volume"])
-                elif key.startswith("unused"):
-                    volumes.append(value.split(",")[0])
+            old_conf.update(ct.conf)
             ct.conf = {"lock": "destroyed"}
             state.save_ct(ct)
 
     def body(task: Task) -> int:
         if ct.status == "running":
             stop_now(state, ct)
-        owned = [v.volid for v in state.storage.owned_by(vmid)] if unreferenced else []
-        for volid in dict.fromkeys(volumes + owned):
-            if state.storage.get(volid) is not None:
-                state.tasks.log(
-                    task, f'Logical volume "{volid.split(":")[-1]}" successfully removed.'
-                )
-                state.storage.free(volid)
+        destroy_volumes(state, task, vmid, old_conf, unreferenced=unreferenced)
         state.drop_ct(vmid)
         state.hooks.on_destroy(ct)
         return 0
 
     return state.run_task(actor, "vzdestroy", vmid, begin=begin, body=body)
+
+
+def config_volumes(conf: dict[str, str]) -> list[str]:
+    """Volume ids a config references: rootfs, mpN and unusedN (``foreach_volume_full``)."""
+    found: list[str] = []
+    for key, value in conf.items():
+        if key == "rootfs" or re.fullmatch(r"mp\d+", key):
+            found.append(mount_parts(key, value)["volume"])
+        elif re.fullmatch(r"unused\d+", key):
+            found.append(value.split(",")[0])
+    return list(dict.fromkeys(v for v in found if not v.startswith("/")))
+
+
+def destroy_volumes(
+    state: SimState, task: Task, vmid: int, conf: dict[str, str], *, unreferenced: bool = False
+) -> None:
+    """``destroy_lxc_container``'s volume part (pve-container ``PVE/LXC.pm``).
+
+    Every volume the config references is freed if ``vmid`` owns it
+    (``delete_mountpoint_volume`` warns and keeps one owned by another CT);
+    ``destroy-unreferenced-disks`` also frees every other disk named for ``vmid``.
+    """
+    for volid in config_volumes(conf):
+        vol = state.storage.get(volid)
+        if vol is None:
+            continue
+        if vol.vmid != vmid:
+            state.tasks.log(task, f"ignore deletion of '{volid}', CT {vmid} isn't the owner!")
+            continue
+        state.tasks.log(task, f'Logical volume "{volid.split(":")[-1]}" successfully removed.')
+        state.storage.free(volid)
+    if unreferenced:
+        for vol in state.storage.owned_by(vmid):
+            state.tasks.log(
+                task, f'Logical volume "{vol.volid.split(":")[-1]}" successfully removed.'
+            )
+            state.storage.free(vol.volid)
 
 
 def template(state: SimState, actor: str, vmid: int) -> None:

@@ -25,6 +25,9 @@ class Container:
     pid: int | None = None
     started_at: float | None = None
     guest: dict[str, Any] = field(default_factory=dict)
+    # The ``[pve:pending]`` section: values waiting for the next start, ``delete`` as PVE's
+    # comma list (``Config.pm`` ``vmconfig_hotplug_pending`` leaves them here).
+    pending: dict[str, str] = field(default_factory=dict)
 
     @property
     def hostname(self) -> str:
@@ -43,7 +46,7 @@ class Container:
 
     def text(self) -> str:
         """The pct.conf text."""
-        return pctconf.render(self.conf, self.raw_lxc)
+        return pctconf.render(self.conf, self.raw_lxc, self.pending)
 
     def digest(self) -> str:
         """SHA-1 of the pct.conf text."""
@@ -75,4 +78,5 @@ class Container:
             pid=rt.get("pid"),
             started_at=rt.get("started_at"),
             guest=dict(rt.get("guest") or {}),
+            pending=pctconf.parse_pending(conf_text),
         )

@@ -181,6 +181,18 @@ LXC_RESIZE: dict[str, Spec] = {
     "digest": _opt("string", maxLength=40),
 }
 
+_VOLUME_KEYS = _MP_ENUM + [f"unused{i}" for i in range(256)]
+LXC_MOVE_VOLUME: dict[str, Spec] = {
+    **_CT,
+    "volume": {"type": "string", "enum": _VOLUME_KEYS},
+    "target-vmid": {**VMID, "optional": 1},
+    "target-volume": _opt("string", enum=_VOLUME_KEYS),
+    "target-digest": _opt("string", maxLength=40),
+    "storage": _opt("string", format="pve-storage-id"),
+    "delete": _opt("boolean", default=0),
+    "digest": _opt("string", maxLength=40),
+}
+
 # (method, path template) -> accepted parameters (path parameters included, as PVE does).
 ENDPOINT_PARAMS: dict[tuple[str, str], dict[str, Spec]] = {
     ("GET", "/version"): {},
@@ -206,7 +218,9 @@ ENDPOINT_PARAMS: dict[tuple[str, str], dict[str, Spec]] = {
         "snapshot": _opt("string", format="pve-configid", maxLength=40),
     },
     ("PUT", "/nodes/{node}/lxc/{vmid}/config"): LXC_SET_CONFIG,
+    ("GET", "/nodes/{node}/lxc/{vmid}/pending"): _CT,
     ("PUT", "/nodes/{node}/lxc/{vmid}/resize"): LXC_RESIZE,
+    ("POST", "/nodes/{node}/lxc/{vmid}/move_volume"): LXC_MOVE_VOLUME,
     ("POST", "/nodes/{node}/lxc/{vmid}/status/start"): {
         **_CT,
         "skiplock": _bool(),

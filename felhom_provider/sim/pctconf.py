@@ -2,8 +2,9 @@
 
 Follows pve-container ``Config.pm`` ``write_pct_config``/``parse_pct_config``: description
 lines first as ``#`` comments, then ``key: value`` lines in sorted key order, then raw
-``lxc.*`` lines. The ``digest`` is the SHA-1 of the text. Snapshots and ``[pve:pending]``
-sections are not modelled (the simulator never creates them).
+``lxc.*`` lines, then the ``[pve:pending]`` section (pending values and ``delete: a,b``) when
+there is one. The ``digest`` is the SHA-1 of the whole text. Snapshot sections are not
+modelled (the simulator never creates them).
 """
 
 from __future__ import annotations
@@ -57,8 +58,29 @@ def _decode_comment(line: str) -> str:
     return re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), line)
 
 
-def render(conf: dict[str, str], raw_lxc: list[tuple[str, str]] | None = None) -> str:
-    """The pct.conf text for ``conf`` (string values as stored) and raw ``lxc.*`` lines."""
+PENDING_SECTION = "[pve:pending]"
+
+
+def render(
+    conf: dict[str, str],
+    raw_lxc: list[tuple[str, str]] | None = None,
+    pending: dict[str, str] | None = None,
+) -> str:
+    """The pct.conf text for ``conf`` (string values as stored), raw ``lxc.*`` lines and the
+    pending section (``write_pct_config``)."""
+    text = _render_section(conf, raw_lxc)
+    if pending:
+        text += "\n" + PENDING_SECTION + "\n" + _render_section(pending, None)
+    return text
+
+
+def parse_pending(text: str) -> dict[str, str]:
+    """The ``[pve:pending]`` section of a pct.conf text (empty when there is none)."""
+    _, found, rest = text.partition(PENDING_SECTION + "\n")
+    return parse(rest)[0] if found else {}
+
+
+def _render_section(conf: dict[str, str], raw_lxc: list[tuple[str, str]] | None) -> str:
     out: list[str] = []
     descr = conf.get("description")
     if descr:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from felhom_provider.sim import api_access, api_lxc, api_sim, api_storage, api_tasks
+from felhom_provider.sim import api_access, api_lxc, api_sim, api_sim_guest, api_storage, api_tasks
 from felhom_provider.sim.params import ENDPOINT_PARAMS, OUTSIDE_SUBSET, Spec
 from felhom_provider.sim.request import Handler
 
@@ -64,7 +64,12 @@ class Route:
 
 def _r(method: str, template: str, handler: Handler, **kw: object) -> Route:
     key = (method, template)
-    for table in (ENDPOINT_PARAMS, OUTSIDE_SUBSET, api_sim.SIM_PARAMS):
+    for table in (
+        ENDPOINT_PARAMS,
+        OUTSIDE_SUBSET,
+        api_sim.SIM_PARAMS,
+        api_sim_guest.SIM_GUEST_PARAMS,
+    ):
         if key in table:
             spec = table[key]
             break
@@ -86,7 +91,9 @@ ROUTES: list[Route] = [
     _r("DELETE", CT, api_lxc.destroy),
     _r("GET", CT + "/config", api_lxc.get_config),
     _r("PUT", CT + "/config", api_lxc.set_config),
+    _r("GET", CT + "/pending", api_lxc.pending),
     _r("PUT", CT + "/resize", api_lxc.resize),
+    _r("POST", CT + "/move_volume", api_lxc.move_volume, not_implemented=frozenset({"bwlimit"})),
     _r("POST", CT + "/status/start", api_lxc.start),
     _r("POST", CT + "/status/stop", api_lxc.stop),
     _r("POST", CT + "/status/shutdown", api_lxc.shutdown),
@@ -110,6 +117,7 @@ ROUTES: list[Route] = [
     _r("POST", "/_sim/locks/{vmid}", api_sim.hold_lock),
     _r("POST", "/_sim/clock/advance", api_sim.advance),
     _r("POST", "/_sim/restart", api_sim.restart),
+    _r("POST", "/_sim/archives/docker-broken", api_sim_guest.break_docker),
 ]
 
 _BY_METHOD: dict[str, list[Route]] = {}

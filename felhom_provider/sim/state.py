@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from felhom_provider.sim import backup, lxc_config, lxc_create, lxc_power, pctconf
+from felhom_provider.sim import (
+    backup,
+    lxc_config,
+    lxc_create,
+    lxc_move,
+    lxc_pending,
+    lxc_power,
+    pctconf,
+)
 from felhom_provider.sim.auth import AuthDb
 from felhom_provider.sim.clock import Clock, ScaledClock, Scheduler
 from felhom_provider.sim.errors import ParamError, SimApiError, TaskError, lock_timeout_message
@@ -79,6 +87,7 @@ class SimState:
         self.tasks = TaskRegistry(self.node, self.dir / "tasks", self.boot_time)
         self.cts: dict[int, Container] = {}
         self.interrupted: list[Task] = []
+        self.hooks.attach(self)
         self._load()
 
     # -- persistence ----------------------------------------------------------------
@@ -329,16 +338,24 @@ class SimState:
         """``POST /nodes/{node}/lxc`` (create or ``restore=1``); returns the UPID."""
         return lxc_create.create_ct(self, actor, params)
 
-    def get_config(self, actor: str, vmid: int) -> dict[str, Any]:
-        """``GET …/config``: typed values plus ``digest``."""
+    def get_config(self, actor: str, vmid: int, *, current: bool = False) -> dict[str, Any]:
+        """``GET …/config``: typed values plus ``digest``; pending values merged in unless
+        ``current`` (``load_current_config``)."""
         self.auth.check(actor, f"/vms/{vmid}", ["VM.Audit"])
         ct = self.ct(vmid)
         with self.mutex:
-            res = pctconf.typed(ct.conf)
+            res = pctconf.typed(lxc_pending.current(ct, current_only=current))
             res["digest"] = ct.digest()
             if ct.raw_lxc:
                 res["lxc"] = [[key, value] for key, value in ct.raw_lxc]
         return res
+
+    def get_pending(self, actor: str, vmid: int) -> list[dict[str, Any]]:
+        """``GET …/pending``: every key with its current and pending value, and deletes."""
+        self.auth.check(actor, f"/vms/{vmid}", ["VM.Audit"])
+        ct = self.ct(vmid)
+        with self.mutex:
+            return lxc_pending.pending_items(ct)
 
     def set_config(self, actor: str, vmid: int, params: dict[str, Any]) -> None:
         """``PUT …/config`` (synchronous)."""
@@ -347,6 +364,11 @@ class SimState:
     def resize(self, actor: str, vmid: int, disk: str, size: str, digest: str | None = None) -> str:
         """``PUT …/resize``; returns the UPID."""
         return lxc_config.resize(self, actor, vmid, disk, size, digest=digest)
+
+    def move_volume(self, actor: str, vmid: int, params: dict[str, Any]) -> str:
+        """``POST …/move_volume`` (to another CT); returns the UPID."""
+        self.auth.check(actor, f"/vms/{vmid}", ["VM.Config.Disk"])
+        return lxc_move.move_volume(self, actor, vmid, params)
 
     def start(self, actor: str, vmid: int, skiplock: bool = False) -> str:
         """``POST …/status/start``."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ class Volume:
     ctime: int
     notes: str | None = None
     protected: bool = False
+    # What the guest wrote on a mount point volume: path below the volume root -> node
+    # (``guest.mounts``); empty for fresh volumes and for rootfs volumes (see there).
+    files: dict[str, Any] = field(default_factory=dict)
 
     @property
     def storage(self) -> str:
@@ -130,6 +133,32 @@ class StorageRegistry:
                 n += 1
             vol = Volume(f"{storage}:vm-{vmid}-disk-{n}", "rootdir", size, vmid, "raw", int(now))
             self.volumes[vol.volid] = vol
+        self._save(vol)
+        return vol
+
+    def set_files(self, volid: str, files: dict[str, Any]) -> None:
+        """Store a mount point volume's contents (no-op for a volume that is gone)."""
+        with self._lock:
+            vol = self.volumes.get(volid)
+            if vol is None or vol.files == files:
+                return
+            vol.files = files
+        self._save(vol)
+
+    def rename_to_owner(self, volid: str, vmid: int) -> Volume:
+        """``rename_volume`` (lvmthin): the next free ``vm-<vmid>-disk-N`` on the same storage.
+
+        The volume keeps its size and contents; only its name and owner change.
+        """
+        with self._lock:
+            vol = self.volumes.pop(volid)
+            n = 0
+            while f"{vol.storage}:vm-{vmid}-disk-{n}" in self.volumes:
+                n += 1
+            vol.volid = f"{vol.storage}:vm-{vmid}-disk-{n}"
+            vol.vmid = vmid
+            self.volumes[vol.volid] = vol
+        self._file(volid).unlink(missing_ok=True)
         self._save(vol)
         return vol
 

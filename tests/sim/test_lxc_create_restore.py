@@ -231,7 +231,9 @@ def test_force_restore_over_existing(sim: SimServer, sim_root: Any) -> None:
     )
     upid = restore(sim_root, sim, archive, 141, rootfs="local-lvm:9", force=1)
     assert exitstatus(sim_root, sim, upid) == "OK"
-    assert config(sim_root, sim, 141)["rootfs"] == "local-lvm:vm-141-disk-0,size=9G"
+    # create_vm allocates the new disks before destroy_lxc_container frees the old ones.
+    assert config(sim_root, sim, 141)["rootfs"] == "local-lvm:vm-141-disk-1,size=9G"
+    assert [v.volid for v in sim.state.storage.owned_by(141)] == ["local-lvm:vm-141-disk-1"]
 
 
 def test_restore_task_failure_cleans_up(sim: SimServer, sim_root: Any) -> None:

@@ -21,7 +21,7 @@ from felhom_provider.sim.params import ENDPOINT_PARAMS, OUTSIDE_SUBSET, Spec
 from felhom_provider.sim.server import SimServer
 
 SCHEMA_PATH = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "pve-api" / "schema-subset.json"
+    Path(__file__).resolve().parents[1] / "data" / "pve-schema" / "pve-9.1-lxc-subset.json"
 )
 COMPARED = ("enum", "requires", "maxLength", "minLength")
 

@@ -17,6 +17,7 @@ import fnmatch
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from felhom_provider.sim.guest import hostkeys
 
@@ -50,6 +51,20 @@ class Node:
     mode: int = 0o644
     lazy_key: str | None = None
     comment: str = ""
+
+
+def node_out(node: Node) -> list[Any]:
+    """A node as JSON (the guest payload's and ``Volume.files``' format)."""
+    if node.lazy_key is not None:
+        return [node.kind, node.data, node.mode, node.lazy_key, node.comment]
+    return [node.kind, node.data, node.mode]
+
+
+def node_in(raw: list[Any]) -> Node:
+    """A node from :func:`node_out` output."""
+    if len(raw) == 5:
+        return Node(raw[0], raw[1], int(raw[2]), lazy_key=raw[3], comment=raw[4])
+    return Node(raw[0], raw[1], int(raw[2]))
 
 
 class VirtualFS:

@@ -12,17 +12,20 @@ is saved, so a lazily created key is generated once and then stays the same.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from felhom_provider.sim.guest import boot, hostkeys, keypool, shell, template
+from felhom_provider.sim.guest import boot, hostkeys, keypool, mounts, shell, template
 from felhom_provider.sim.guest.model import GuestModel
 from felhom_provider.sim.guest.registry import Result
 from felhom_provider.sim.hooks import GuestHooks
 
 if TYPE_CHECKING:
     from felhom_provider.sim.models import Container
+    from felhom_provider.sim.state import SimState
+    from felhom_provider.sim.storage import StorageRegistry
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,52 @@ class SimGuestHooks(GuestHooks):
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.listeners: list[Listener] = []
+        self.storage: StorageRegistry | None = None
+
+    def attach(self, state: SimState) -> None:
+        """Keep the volume registry: mount point contents live on their volumes."""
+        self.storage = state.storage
+
+    @contextmanager
+    def mounted(self, ct: Container, *, save: bool = True) -> Iterator[GuestModel]:
+        """The CT's guest with its mount point volumes laid over it (``guest.mounts``).
+
+        On leaving, mount contents go back to their volumes and ``ct.guest`` holds the rootfs
+        only (when ``save``). Callers hold ``self.lock``.
+        """
+        model = GuestModel.from_payload(ct.guest)
+        attached = (
+            mounts.attach(model.fs, mounts.mount_table(ct.conf), self.storage)
+            if self.storage is not None
+            else None
+        )
+        yield model
+        if save:
+            if attached is not None and self.storage is not None:
+                mounts.detach(model.fs, attached, self.storage)
+            ct.guest = model.to_payload()
+
+    def archive_payload(self, ct: Container) -> dict[str, Any]:
+        """The rootfs plus the ``backup=1`` mount points (``VZDump/LXC.pm``'s selection)."""
+        if not ct.guest:
+            return {}
+        with self.lock:
+            model = GuestModel.from_payload(ct.guest)
+            if self.storage is not None:
+                table = mounts.mount_table(ct.conf, backup_only=True)
+                mounts.attach(model.fs, table, self.storage)
+            return model.to_payload()
+
+    def restore_payload(self, ct: Container, payload: dict[str, Any]) -> None:
+        """Extract an archive over the restored CT: files under an mp path go to its volume."""
+        if not payload or self.storage is None:
+            ct.guest = dict(payload)
+            return
+        with self.lock:
+            model = GuestModel.from_payload(payload)
+            fresh = mounts.Attached(mounts=mounts.mount_table(ct.conf))
+            mounts.detach(model.fs, fresh, self.storage)
+            ct.guest = model.to_payload()
 
     def _notify(self, vmid: int, view: SshdView | None) -> None:
         for listener in self.listeners:
@@ -97,21 +146,17 @@ class SimGuestHooks(GuestHooks):
         """Boot the guest, or resume it when the simulator restarts with the CT running."""
         if not ct.guest:
             return
-        with self.lock:
-            model = GuestModel.from_payload(ct.guest)
+        with self.lock, self.mounted(ct) as model:
             if model.runtime is None:
                 boot.start(model, boot.facts_from_config(ct.vmid, ct.conf), lease_ip)
             view = sshd_view(ct.vmid, model)
-            ct.guest = model.to_payload()
         self._notify(ct.vmid, view)
 
     def on_stop(self, ct: Container) -> None:
         """Shut the guest down; its sshd goes away."""
         if ct.guest:
-            with self.lock:
-                model = GuestModel.from_payload(ct.guest)
+            with self.lock, self.mounted(ct) as model:
                 boot.stop(model)
-                ct.guest = model.to_payload()
         self._notify(ct.vmid, None)
 
     def on_destroy(self, ct: Container) -> None:
@@ -128,11 +173,10 @@ class SimGuestHooks(GuestHooks):
                 return Result(
                     127, "", "sim: this CT has no simulated guest (not created from a template)\n"
                 )
-            model = GuestModel.from_payload(ct.guest)
-            result = shell.run(model, argv, stdin)
-            view = sshd_view(vmid, model)
+            with self.mounted(ct) as model:
+                result = shell.run(model, argv, stdin)
+                view = sshd_view(vmid, model)
             with state.mutex:
-                ct.guest = model.to_payload()
                 state.save_ct(ct)
         self._notify(vmid, view)
         return result

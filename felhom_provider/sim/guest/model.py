@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from felhom_provider.sim.guest import template
-from felhom_provider.sim.guest.fs import Node, VirtualFS
+from felhom_provider.sim.guest.fs import VirtualFS, node_in, node_out
 
 PAYLOAD_FORMAT = 1
 
@@ -91,7 +91,7 @@ class GuestModel:
     def to_payload(self) -> dict[str, Any]:
         """JSON-able form: filesystem as changes to the template, plus packages and runtime."""
         base = template.base_image()
-        changed = {p: _node_out(n) for p, n in self.fs.nodes.items() if base.get(p) != n}
+        changed = {p: node_out(n) for p, n in self.fs.nodes.items() if base.get(p) != n}
         removed = sorted(p for p in base if p not in self.fs.nodes)
         payload: dict[str, Any] = {
             "format": PAYLOAD_FORMAT,
@@ -126,7 +126,7 @@ class GuestModel:
         for path in payload.get("fs_removed", []):
             nodes.pop(path, None)
         for path, raw in payload.get("fs", {}).items():
-            nodes[path] = _node_in(raw)
+            nodes[path] = node_in(raw)
         runtime = None
         raw_rt = payload.get("runtime")
         if raw_rt:
@@ -146,15 +146,3 @@ class GuestModel:
             docker_images=list(payload.get("docker_images", [])),
             runtime=runtime,
         )
-
-
-def _node_out(node: Node) -> list[Any]:
-    if node.lazy_key is not None:
-        return [node.kind, node.data, node.mode, node.lazy_key, node.comment]
-    return [node.kind, node.data, node.mode]
-
-
-def _node_in(raw: list[Any]) -> Node:
-    if len(raw) == 5:
-        return Node(raw[0], raw[1], int(raw[2]), lazy_key=raw[3], comment=raw[4])
-    return Node(raw[0], raw[1], int(raw[2]))

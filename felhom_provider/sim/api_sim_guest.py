@@ -1,0 +1,32 @@
+"""Simulator-only control calls for guest-level scenarios (under ``/api2/json/_sim/…``).
+
+* ``POST /_sim/archives/docker-broken`` (``volume``): turn a backup archive into the
+  "new golden whose Docker is broken" variant (``guest.variants.break_docker``): a guest
+  restored from it boots with ``docker.service`` failed and ``docker run`` exits 125.
+
+Like the rest of the control API, any authenticated identity may call these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from felhom_provider.sim import backup
+from felhom_provider.sim.errors import SimApiError
+from felhom_provider.sim.guest import variants
+from felhom_provider.sim.params import Spec
+from felhom_provider.sim.request import ApiRequest
+
+SIM_GUEST_PARAMS: dict[tuple[str, str], dict[str, Spec]] = {
+    ("POST", "/_sim/archives/docker-broken"): {"volume": {"type": "string"}},
+}
+
+
+def break_docker(req: ApiRequest) -> dict[str, Any]:
+    """Rewrite the archive's guest payload with Docker broken; answers the volume id."""
+    volid = str(req.params["volume"])
+    try:
+        backup.rewrite_archive_guest(req.state, volid, variants.break_docker)
+    except variants.VariantError as exc:
+        raise SimApiError(f"cannot break Docker in '{volid}': {exc}") from None
+    return {"volume": volid, "variant": "docker-broken"}
