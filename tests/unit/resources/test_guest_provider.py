@@ -152,3 +152,17 @@ def test_step_lines_target_the_resource_urn() -> None:
     assert resource_urn("not-an-owner", "t") is None
     # Outside the engine's plugin process there is no engine to log to.
     assert engine_log("urn:pulumi:dev::felhom::t::n", "hello") is False
+
+
+def test_refresh_keeps_the_last_verified_keys_and_says_so(
+    provider: FelhomGuestProvider, rt: FakeRuntime
+) -> None:
+    id_, outs = created(provider)
+    assert outs["hostKeysVerified"] is True and outs["sshUser"] == "root"
+    assert outs["knownHosts"][0] == "127.0.100.100 ecdsa-sha2-nistp256 AAAAec100"
+    rt.guests[100] = replace(rt.guests[100], host_public_keys={}, host_keys={}, status="stopped")
+    result = provider.read(id_, outs)
+    assert result.outs is not None
+    assert result.outs["hostPublicKeys"] == outs["hostPublicKeys"]
+    assert result.outs["hostKeys"] == outs["hostKeys"]
+    assert result.outs["hostKeysVerified"] is False
