@@ -161,7 +161,7 @@ def test_concurrent_edit_is_re_planned_not_overwritten() -> None:
             pve.cts[vmid]["description"] += "note from the UI\n"
         original(vmid, params, **kw)
 
-    pve.put_config = put_config  # type: ignore[method-assign]
+    pve.put_config = put_config  # type: ignore[method-assign,assignment]
     eng.update(state.vmid, spec(memory=3072), state)
     cfg = pve.cts[state.vmid]
     assert cfg["memory"] == "3072" and "note from the UI" in cfg["description"]
