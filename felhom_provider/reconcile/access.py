@@ -23,10 +23,10 @@ AUTHORIZED_KEYS = f"{SSH_DIR}/authorized_keys"
 #: First line of a managed file: ``up`` replaces the whole file, hand edits do not survive.
 HEADER = "# managed by felhom (pulumi up replaces this file): operator keys, then customer keys"
 
+#: ``install`` creates with the mode and owner in one step (no window with a wider mode).
 WRITE = (
     ("install", "-d", "-m", "0700", "-o", "root", "-g", "root", SSH_DIR),
-    ("tee", AUTHORIZED_KEYS),
-    ("chmod", "0600", AUTHORIZED_KEYS),
+    ("install", "-m", "0600", "-o", "root", "-g", "root", "/dev/stdin", AUTHORIZED_KEYS),
 )
 READ = ("cat", AUTHORIZED_KEYS)
 
@@ -88,7 +88,7 @@ def sync_keys(
     content = render(keys)
     for argv in WRITE:
         entry = journal.begin("authorized-keys", {"vmid": vmid, "argv": list(argv)})
-        result = shell.exec(vmid, list(argv), stdin=content if argv[0] == "tee" else None)
+        result = shell.exec(vmid, list(argv), stdin=content if "/dev/stdin" in argv else None)
         check_exec(result, argv, vmid)
         journal.done(entry)
     if read_keys(shell, vmid) != content:

@@ -301,6 +301,9 @@ class FakeShell:
         elif argv[0] in ("install", "chmod"):
             mode = argv[argv.index("-m") + 1] if "-m" in argv else argv[1]
             self.modes[(vmid, argv[-1])] = mode
+            if "/dev/stdin" in argv:
+                text = stdin.decode() if isinstance(stdin, bytes) else str(stdin or "")
+                self.files[(vmid, argv[-1])] = text
         elif argv[:2] == ["sh", "-c"] and "ssh_host_" in argv[2]:
             pubs = [
                 t
