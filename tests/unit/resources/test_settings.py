@@ -42,7 +42,8 @@ def test_node_shell_and_limits() -> None:
         "host": "127.0.0.1",
         "port": 2200,
         "user": "root",
-        "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOLqNNhslU5MDVt/oOvJpLdPestRmcVtTsAUlug9cUY5",
+        "hostKey": "ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIOLqNNhslU5MDVt/oOvJpLdPestRmcVtTsAUlug9cUY5",
         "privateKeyPath": "/k",
     }
     settings = parse(
