@@ -116,3 +116,10 @@ def test_import_refuses_another_owners_ct(env: Env) -> None:
     _hand_made(env, 301, marker_for("felhom/other/x") + "\n")
     with pytest.raises(OwnershipError):
         env.engine().create(env.spec(import_=301))
+
+
+def test_static_guest_comes_up_with_exactly_that_config(env: Env) -> None:
+    net = {"ip": "127.0.60.5/24", "gw": "127.0.60.1", "vlan": 20, "mac": "BC:24:11:AA:00:05"}
+    state = env.engine().create(env.spec(network=net, host_key_check="nodeShell"))
+    assert state.ipv4 == "127.0.60.5" and state.mac == "BC:24:11:AA:00:05"
+    assert state.settings["network"] == net
