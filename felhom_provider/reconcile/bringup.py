@@ -251,6 +251,10 @@ class GuestEngine(EngineBase):
             )
             run.journal.record("import", {"vmid": vmid})
         running = str(self.client.status(vmid).get("status", "")) == "running"
+        if running and spec.authorized_keys:
+            # A file in the guest, not PVE config: written now so the state does not claim
+            # keys the guest lacks (no restart; a stopped CT gets them at the next update).
+            sync_keys(self.shell, vmid, spec.authorized_keys, run.journal, say, guest=spec.name)
         config = self.client.get_config(vmid)
         ip = self._address(vmid, config) if running else None
         keys = (
