@@ -96,7 +96,7 @@ def status_current(req: ApiRequest) -> dict[str, Any]:
 
 
 def interfaces(req: ApiRequest) -> list[dict[str, Any]] | None:
-    """``GET …/interfaces``. Not imitated: IPv6 addresses on eth interfaces."""
+    """``GET …/interfaces``. Not imitated: SLAAC/DHCPv6 addresses (static ``ip6`` only)."""
     req.node()
     return req.state.interfaces(req.actor, req.vmid())
 

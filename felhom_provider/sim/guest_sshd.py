@@ -3,9 +3,15 @@
 While a guest's ``ssh.service`` is active and it holds a lease, a paramiko server listens on
 ``<lease address>:<guest_ssh_port>`` and presents the guest's current host keys, so a client
 can read them by handshake (the product's host-key probe does exactly that, without logging
-in). Authentication always fails: no login into a simulated guest is offered. The listener
-follows the guest: it closes when ``ssh.service`` stops or fails and when the CT stops, and
-picks up regenerated keys on the next connection.
+in). ``root`` may log in with a public key listed in the guest's ``/root/.ssh/authorized_keys``
+(OpenSSH's default ``AuthorizedKeysFile``; Debian's ``PermitRootLogin prohibit-password``), with
+sshd's ``StrictModes`` checks on modes (``auth_secure_path``: the file, ``/root/.ssh`` and
+``/root`` must not be group- or world-writable; ownership is not modelled). A logged-in client
+may run one command per exec channel; it runs through the guest interpreter as
+``bash -c <command>`` (the user's shell), with the channel's input as stdin. Passwords, other
+users, interactive shells, SFTP and forwarding are refused. The listener follows the guest:
+it closes when ``ssh.service`` stops or fails and when the CT stops, and picks up
+regenerated keys on the next connection.
 
 Port: real guests listen on 22. The port is configurable (``FELHOM_SIM_GUEST_SSH_PORT``, or
 ``port=`` in code; 0 means "any free port"); by default it is 22 when the process may bind it
@@ -21,15 +27,17 @@ from __future__ import annotations
 import functools
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import paramiko
 
-from felhom_provider.sim.guest.hooks import SshdView
-from felhom_provider.sim.guest.sshbase import Listener, load_private_key
+from felhom_provider.sim.guest.hooks import GuestNotRunningError, SshdView
+from felhom_provider.sim.guest.sshbase import Listener, load_private_key, read_stdin
 
 if TYPE_CHECKING:
     from felhom_provider.sim.guest.hooks import SimGuestHooks
+    from felhom_provider.sim.state import SimState
 
 PROBE_ADDRESS = "127.77.255.254"
 
@@ -69,10 +77,46 @@ class _NoLogin(paramiko.ServerInterface):
         return paramiko.common.AUTH_FAILED
 
 
+class _Login(paramiko.ServerInterface):
+    """root with a key from the guest's authorized_keys; exec channels run in the guest."""
+
+    def __init__(self, sshd: GuestSshd, vmid: int) -> None:
+        self.sshd, self.vmid = sshd, vmid
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        if username != "root" or self.sshd.hooks is None or self.sshd.state is None:
+            return paramiko.common.AUTH_FAILED
+        try:
+            allowed = self.sshd.hooks.authorized_keys(self.sshd.state, self.vmid)
+        except Exception:  # the CT went away meanwhile: no login
+            return paramiko.common.AUTH_FAILED
+        if (key.get_name(), key.get_base64()) in allowed or any(
+            b64 == key.get_base64() for _, b64 in allowed
+        ):
+            return paramiko.common.AUTH_SUCCESSFUL
+        return paramiko.common.AUTH_FAILED
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        if kind == "session":
+            return paramiko.common.OPEN_SUCCEEDED
+        return paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        text = command.decode("utf-8", "replace")
+        threading.Thread(target=self.sshd.run, args=(self.vmid, channel, text), daemon=True).start()
+        return True
+
+
 class GuestSshd:
     """All guests' sshd listeners; feed it ``update`` from the guest hooks."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, stdin_wait: float = 2.0) -> None:
+        self.hooks: SimGuestHooks | None = None
+        self.state: SimState | None = None
+        self.stdin_wait = stdin_wait
         self.port, self._reservation = reserve_port(port)
         self._lock = threading.Lock()
         self._listeners: dict[int, Listener] = {}
@@ -97,7 +141,7 @@ class GuestSshd:
                 listener = Listener(
                     view.address, self.port, functools.partial(self._serve, vmid), f"sshd-{vmid}"
                 )
-            except OSError:
+            except (OSError, ValueError):  # busy, or an address outside 127.0.0.0/8
                 return
             self._listeners[vmid] = listener
             self._owner[view.address] = vmid
@@ -116,12 +160,34 @@ class GuestSshd:
             for text in keys:
                 transport.add_server_key(load_private_key(text))
             transport.local_version = "SSH-2.0-OpenSSH_10.0p1 Debian-7"
-            transport.start_server(server=_NoLogin())
-            transport.accept(timeout=10)
+            transport.start_server(server=_Login(self, vmid) if self.hooks else _NoLogin())
         except (paramiko.SSHException, EOFError, OSError):
+            transport.close()
+            return
+        # Channels are served from exec requests; wait for the client to finish, then close.
+        while transport.is_active():
+            time.sleep(0.05)
+        transport.close()
+
+    def run(self, vmid: int, channel: paramiko.Channel, command: str) -> None:
+        """Run one exec request in the guest: ``bash -c command`` with the channel's input."""
+        assert self.hooks is not None and self.state is not None
+        try:
+            stdin = read_stdin(channel, self.stdin_wait)
+            try:
+                result = self.hooks.exec(self.state, vmid, ["bash", "-c", command], stdin)
+            except GuestNotRunningError:
+                channel.send_exit_status(255)
+                return
+            if result.stdout:
+                channel.sendall(result.stdout.encode())
+            if result.stderr:
+                channel.sendall_stderr(result.stderr.encode())
+            channel.send_exit_status(result.code)
+        except OSError:
             pass
         finally:
-            transport.close()
+            channel.close()
 
     def addresses(self) -> dict[int, str]:
         """vmid → address currently listening (for tests and diagnostics)."""
@@ -149,6 +215,7 @@ class GuestSshdService:
     def start(self, sim: Any) -> dict[str, Any]:
         """Pick up guests already running (after a restart); return endpoint.json keys."""
         state = sim.state
+        self.sshd.hooks, self.sshd.state = self.hooks, state
         with state.mutex:
             cts = list(state.cts.values())
         for view in self.hooks.views(cts):

@@ -12,7 +12,9 @@ archive ``netN`` over a passed one; archive ``template: 1`` making a template; a
 features copied unchecked; raw ``lxc.*`` lines dropped without root (``WARNINGS: 1``);
 ``password``/``ssh-public-keys`` ignored on restore; ``start=1`` forking a detached start.
 
-Not imitated: pools, HA, ``bwlimit``, unpacking a real file system, bind/device mount
+``pool`` must exist (403 otherwise) and receives the CT when the task succeeds.
+
+Not imitated: HA, ``bwlimit``, unpacking a real file system, bind/device mount
 points, firewall config in archives, OS detection beyond the template's name.
 """
 
@@ -85,6 +87,8 @@ def create_ct(state: SimState, actor: str, params: dict[str, Any]) -> str:
         state.auth.check(actor, "/", ["Sys.Console"])
     path = f"/vms/{vmid}"
     pool = params.get("pool")
+    if pool is not None:
+        state.pools.check_exists(str(pool))
     if not (
         state.auth.has(actor, path, "VM.Allocate")
         or (pool and state.auth.has(actor, f"/pool/{pool}", "VM.Allocate"))
@@ -176,6 +180,8 @@ def create_ct(state: SimState, actor: str, params: dict[str, Any]) -> str:
         state.drop_ct(vmid)
 
     def after(task: Task) -> None:
+        if pool is not None:
+            state.pools.add_vm(vmid, str(pool))  # AccessControl::add_vm_to_pool
         if params.get("start"):
             start(state, actor, vmid)  # fire and forget: PVE discards this UPID too
 

@@ -93,6 +93,26 @@ def _lease_all(state: SimState, ct: Container) -> None:
             ]
         if clash:
             state.dhcp.record_collision(mac, [ct.vmid, *clash], state.clock.now())
+    address = static_address(ct)
+    if address is not None:
+        with state.mutex:
+            same = [
+                other.vmid
+                for other in state.cts.values()
+                if other.vmid != ct.vmid
+                and other.status == "running"
+                and static_address(other) == address
+            ]
+        if same:
+            state.dhcp.record_ip_collision(address, [ct.vmid, *same], state.clock.now())
+
+
+def static_address(ct: Container) -> str | None:
+    """net0's static IPv4 address without the prefix (None for dhcp/manual/unset)."""
+    if "net0" not in ct.conf:
+        return None
+    ip = str(propstr.parse(ct.conf["net0"], NET_FORMAT).get("ip", ""))
+    return ip.split("/", 1)[0] if "/" in ip else None
 
 
 def stop_now(state: SimState, ct: Container) -> None:
@@ -149,6 +169,7 @@ def destroy(
         if ct.status == "running":
             stop_now(state, ct)
         destroy_volumes(state, task, vmid, old_conf, unreferenced=unreferenced)
+        state.pools.remove_vm(vmid)  # AccessControl::remove_vm_access
         state.drop_ct(vmid)
         state.hooks.on_destroy(ct)
         return 0
@@ -303,9 +324,11 @@ def interfaces(state: SimState, actor: str, vmid: int) -> list[dict[str, Any]] |
     for key, value in sorted(ct.nets().items(), key=lambda kv: int(kv[0][3:])):
         net = propstr.parse(value, NET_FORMAT)
         addr = lease_of(state, ct, key)
-        ip = net.get("ip", "")
+        ip, ip6 = net.get("ip", ""), net.get("ip6", "")
         inet = f"{addr}/16" if addr else (ip if "/" in ip else None)
-        result.append(_iface(net["name"], net.get("hwaddr", "").lower(), inet, None))
+        # Static IPv6 addresses are configured as given; SLAAC/DHCPv6 are not imitated.
+        inet6 = ip6 if "/" in ip6 else None
+        result.append(_iface(net["name"], net.get("hwaddr", "").lower(), inet, inet6))
     return result
 
 

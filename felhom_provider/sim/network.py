@@ -9,7 +9,11 @@ loopback. A MAC keeps its lease across restarts (like a real DHCP server's lease
 Two running CTs with one MAC on the bridge are recorded as an L2 collision: on a real LAN
 that is the seed's F1 failure (both guests answer for one address).
 
-Not imitated: VLAN tags, firewall, SDN zones other than ``localnetwork``, IPv6, lease expiry.
+Static addresses (``ip=<CIDR>``) take no lease; two running CTs with one static address are
+recorded as an IP collision.
+
+Not imitated: VLAN separation (tags are stored only), firewall, SDN zones other than
+``localnetwork``, IPv6 leases, lease expiry.
 """
 
 from __future__ import annotations
@@ -43,15 +47,24 @@ class Dhcp:
         self._lock = threading.Lock()
         self.leases: dict[str, str] = {}
         self.collisions: list[dict[str, Any]] = []
+        self.ip_collisions: list[dict[str, Any]] = []
 
     def load(self) -> None:
         """Read leases and collisions from disk (if any)."""
         data = read_json(self._path, {})
         self.leases = dict(data.get("leases", {}))
         self.collisions = list(data.get("collisions", []))
+        self.ip_collisions = list(data.get("ip_collisions", []))
 
     def _save(self) -> None:
-        atomic_write_json(self._path, {"leases": self.leases, "collisions": self.collisions})
+        atomic_write_json(
+            self._path,
+            {
+                "leases": self.leases,
+                "collisions": self.collisions,
+                "ip_collisions": self.ip_collisions,
+            },
+        )
 
     def lease(self, mac: str) -> str:
         """The address for ``mac``: its old lease, or the next free one."""
@@ -67,6 +80,13 @@ class Dhcp:
                     self._save()
                     return addr
         raise RuntimeError("DHCP pool 127.77.0.0/16 exhausted")
+
+    def record_ip_collision(self, ip: str, vmids: list[int], now: float) -> None:
+        """Remember that ``vmids`` ran at once with the same static address (an IP conflict:
+        on a LAN both would answer ARP for it; here the first guest's sshd keeps it)."""
+        with self._lock:
+            self.ip_collisions.append({"ip": ip, "vmids": sorted(vmids), "time": int(now)})
+            self._save()
 
     def record_collision(self, mac: str, vmids: list[int], now: float) -> None:
         """Remember that ``vmids`` ran at once with the same ``mac``."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,12 @@ import paramiko
 
 from felhom_provider.sim.guest.hooks import SimGuestHooks
 from felhom_provider.sim.guest.nodecli import NodeCli
-from felhom_provider.sim.guest.sshbase import Listener, ensure_ed25519_key, public_line
+from felhom_provider.sim.guest.sshbase import (
+    Listener,
+    ensure_ed25519_key,
+    public_line,
+    read_stdin,
+)
 from felhom_provider.sim.guest_sshd import GuestSshdService
 
 if TYPE_CHECKING:
@@ -105,28 +109,10 @@ class NodeShell:
         except (paramiko.SSHException, EOFError, OSError):
             transport.close()
 
-    def _read_stdin(self, channel: paramiko.Channel) -> str:
-        data = bytearray()
-        deadline = time.monotonic() + self.stdin_wait
-        channel.settimeout(0.05)
-        while time.monotonic() < deadline:
-            try:
-                chunk = channel.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            if not chunk:  # EOF: the client closed its side
-                break
-            data += chunk
-            deadline = time.monotonic() + self.stdin_wait
-        channel.settimeout(None)
-        return data.decode("utf-8", "replace")
-
     def handle(self, channel: paramiko.Channel, command: str) -> None:
         """Run one exec request and send output and exit status back."""
         try:
-            stdin = self._read_stdin(channel)
+            stdin = read_stdin(channel, self.stdin_wait)
             result = self.cli.run(command, stdin)
             if result.stdout:
                 channel.sendall(result.stdout.encode())

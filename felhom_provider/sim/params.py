@@ -271,6 +271,33 @@ ENDPOINT_PARAMS: dict[tuple[str, str], dict[str, Spec]] = {
     },
 }
 
+_POOLID: Spec = {"type": "string", "format": "pve-poolid"}
+_POOL_UPDATE: dict[str, Spec] = {
+    "poolid": _POOLID,
+    "comment": _opt("string"),
+    "vms": _opt("string", format="pve-vmid-list"),
+    "storage": _opt("string", format="pve-storage-id-list"),
+    "allow-move": _opt("boolean", default=0),
+    "delete": _opt("boolean", default=0),
+}
+ENDPOINT_PARAMS.update(
+    {
+        ("GET", "/pools"): {
+            "poolid": {**_POOLID, "optional": 1},
+            "type": _opt("string", enum=["qemu", "lxc", "storage"], requires="poolid"),
+        },
+        ("POST", "/pools"): {"poolid": _POOLID, "comment": _opt("string")},
+        ("PUT", "/pools"): _POOL_UPDATE,
+        ("DELETE", "/pools"): {"poolid": _POOLID},
+        ("GET", "/pools/{poolid}"): {
+            "poolid": _POOLID,
+            "type": _opt("string", enum=["qemu", "lxc", "storage"]),
+        },
+        ("PUT", "/pools/{poolid}"): _POOL_UPDATE,
+        ("DELETE", "/pools/{poolid}"): {"poolid": _POOLID},
+    }
+)
+
 # Endpoints the simulator serves that the schema extract does not cover; their parameters
 # follow PVE's documentation and are checked by hand, not against the extract.
 OUTSIDE_SUBSET: dict[tuple[str, str], dict[str, Spec]] = {

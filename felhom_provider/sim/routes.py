@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from felhom_provider.sim import api_access, api_lxc, api_sim, api_sim_guest, api_storage, api_tasks
+from felhom_provider.sim import (
+    api_access,
+    api_lxc,
+    api_pools,
+    api_sim,
+    api_sim_scenarios,
+    api_storage,
+    api_tasks,
+)
 from felhom_provider.sim.params import ENDPOINT_PARAMS, OUTSIDE_SUBSET, Spec
 from felhom_provider.sim.request import Handler
 
@@ -68,7 +76,7 @@ def _r(method: str, template: str, handler: Handler, **kw: object) -> Route:
         ENDPOINT_PARAMS,
         OUTSIDE_SUBSET,
         api_sim.SIM_PARAMS,
-        api_sim_guest.SIM_GUEST_PARAMS,
+        api_sim_scenarios.SCENARIO_PARAMS,
     ):
         if key in table:
             spec = table[key]
@@ -100,6 +108,13 @@ ROUTES: list[Route] = [
     _r("GET", CT + "/status/current", api_lxc.status_current),
     _r("GET", CT + "/interfaces", api_lxc.interfaces),
     _r("POST", CT + "/template", api_lxc.template),
+    _r("GET", "/pools", api_pools.index),
+    _r("POST", "/pools", api_pools.create),
+    _r("PUT", "/pools", api_pools.update),
+    _r("DELETE", "/pools", api_pools.delete),
+    _r("GET", "/pools/{poolid}", api_pools.read),
+    _r("PUT", "/pools/{poolid}", api_pools.update),
+    _r("DELETE", "/pools/{poolid}", api_pools.delete),
     _r("GET", N + "/tasks", api_tasks.index),
     _r("GET", N + "/tasks/{upid}/status", api_tasks.status),
     _r("GET", N + "/tasks/{upid}/log", api_tasks.log),
@@ -117,7 +132,8 @@ ROUTES: list[Route] = [
     _r("POST", "/_sim/locks/{vmid}", api_sim.hold_lock),
     _r("POST", "/_sim/clock/advance", api_sim.advance),
     _r("POST", "/_sim/restart", api_sim.restart),
-    _r("POST", "/_sim/archives/docker-broken", api_sim_guest.break_docker),
+    _r("POST", "/_sim/node/reboot", api_sim_scenarios.node_reboot),
+    _r("POST", "/_sim/archives/docker-broken", api_sim_scenarios.break_docker),
 ]
 
 _BY_METHOD: dict[str, list[Route]] = {}

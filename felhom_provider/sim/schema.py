@@ -58,6 +58,9 @@ _SPLIT = re.compile(r"[;, ]+")
 # Format name -> checker; a format not listed here is accepted as any string (documented).
 FORMATS: dict[str, Callable[[str], bool]] = {
     "pve-node": lambda v: re.fullmatch(_LABEL, v) is not None,
+    "pve-storage-id-list": lambda v: all(
+        re.fullmatch(r"[a-z][a-z0-9\-_.]*[a-z0-9]", p, re.I) for p in _SPLIT.split(v.strip()) if p
+    ),
     "pve-storage-id": lambda v: re.fullmatch(r"[a-z][a-z0-9\-_.]*[a-z0-9]", v, re.I) is not None,
     "dns-name": lambda v: _DNS.match(v) is not None,
     "dns-name-list": lambda v: all(_DNS.match(p) for p in _SPLIT.split(v.strip()) if p),
@@ -80,7 +83,8 @@ FORMATS: dict[str, Callable[[str], bool]] = {
         p in ("images", "rootdir", "vztmpl", "backup", "iso", "snippets", "import")
         for p in v.split(",")
     ),
-    "pve-poolid": lambda v: re.fullmatch(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*", v) is not None,
+    # pve-access-control: at most three levels (``a/b/c``).
+    "pve-poolid": lambda v: re.fullmatch(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+){0,2}", v) is not None,
     "pve-lxc-mp-string": lambda v: re.search(r"[\x00-\x1f]", v) is None,
 }
 _FORMAT_ERRORS = {

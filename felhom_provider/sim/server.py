@@ -330,6 +330,7 @@ class SimServer:
             "node": state.node,
             "cts": cts,
             "l2_collisions": list(state.dhcp.collisions),
+            "ip_collisions": list(state.dhcp.ip_collisions),
             "leases": dict(state.dhcp.leases),
             "requests": counts,
             "requests_total": sum(counts.values()),

@@ -26,6 +26,7 @@ from felhom_provider.sim import (
     lxc_move,
     lxc_pending,
     lxc_power,
+    node_boot,
     pctconf,
 )
 from felhom_provider.sim.auth import AuthDb
@@ -37,6 +38,7 @@ from felhom_provider.sim.locks import ConfigLocks
 from felhom_provider.sim.models import Container
 from felhom_provider.sim.network import Dhcp
 from felhom_provider.sim.persist import atomic_write_json, atomic_write_text, read_json
+from felhom_provider.sim.pools import Pools
 from felhom_provider.sim.storage import StorageRegistry
 from felhom_provider.sim.tasks import Task, TaskRegistry
 
@@ -84,6 +86,7 @@ class SimState:
         self.auth = AuthDb.load_or_create(self.dir / "auth.json")
         self.storage = StorageRegistry(self.dir)
         self.dhcp = Dhcp(self.dir / "network.json")
+        self.pools = Pools(self.dir / "pools.json")
         self.tasks = TaskRegistry(self.node, self.dir / "tasks", self.boot_time)
         self.cts: dict[int, Container] = {}
         self.interrupted: list[Task] = []
@@ -95,6 +98,7 @@ class SimState:
     def _load(self) -> None:
         self.storage.load(self.clock.now())
         self.dhcp.load()
+        self.pools.load()
         lxc = self.dir / "lxc"
         lxc.mkdir(exist_ok=True)
         for conf in lxc.glob("*.conf"):
@@ -254,6 +258,10 @@ class SimState:
         self.scheduler.at(self.clock.now() + seconds, lambda: self.locks.release(vmid))
         if seconds <= 0:
             self.scheduler.run_due()
+
+    def node_reboot(self) -> str:
+        """Reboot the node: all CTs stop, ``startall`` starts the onboot ones; its UPID."""
+        return node_boot.reboot(self)
 
     def advance(self, seconds: float) -> int:
         """Manual clock only: move time forward and complete what became due."""

@@ -106,6 +106,7 @@ def _concrete(path: str) -> str:
         ("vmid", "100"),
         ("storage", "local"),
         ("upid", SAMPLE_UPID),
+        ("poolid", "customers"),
     ):
         path = path.replace("{" + name + "}", value)
     return path

@@ -52,9 +52,12 @@ def facts_from_config(vmid: int, conf: Mapping[str, Any]) -> CtFacts:
     """Read hostname, unprivileged, features and netN MACs from a CT config mapping."""
     features = _props(conf.get("features"))
     nets: dict[str, str] = {}
-    for key in sorted(k for k in conf if re.fullmatch(r"net\d+", k)):
+    netconf: dict[str, dict[str, str]] = {}
+    for key in sorted((k for k in conf if re.fullmatch(r"net\d+", k)), key=lambda k: int(k[3:])):
         p = _props(conf[key])
-        nets[p.get("name", "eth" + key[3:])] = p.get("hwaddr", "").upper()
+        name = p.get("name", "eth" + key[3:])
+        nets[name] = p.get("hwaddr", "").upper()
+        netconf[name] = {k: p[k] for k in ("ip", "gw", "ip6", "gw6", "mtu") if k in p}
     return CtFacts(
         vmid=int(vmid),
         hostname=str(conf.get("hostname") or f"CT{vmid}"),
@@ -62,7 +65,46 @@ def facts_from_config(vmid: int, conf: Mapping[str, Any]) -> CtFacts:
         nesting=features.get("nesting") == "1",
         keyctl=features.get("keyctl") == "1",
         nets=nets,
+        netconf=netconf,
+        nameserver=str(conf.get("nameserver") or ""),
+        searchdomain=str(conf.get("searchdomain") or ""),
     )
+
+
+def interfaces_text(facts: CtFacts) -> str:
+    """``/etc/network/interfaces`` as PVE's Debian setup writes it (``Setup/Debian.pm``
+    ``setup_network``): one stanza per family, static addresses with their gateways."""
+    text = "auto lo\niface lo inet loopback\n"
+    for iface in facts.nets:
+        conf = facts.netconf.get(iface, {"ip": "dhcp"})
+        text += f"\nauto {iface}\n"
+        ip = conf.get("ip")
+        if ip in ("dhcp", "manual"):
+            text += f"iface {iface} inet {ip}\n"
+        elif ip:
+            text += f"iface {iface} inet static\n\taddress {ip}\n"
+            if conf.get("gw"):
+                text += f"\tgateway {conf['gw']}\n"
+        if conf.get("mtu") and ip:
+            text += f"\tmtu {conf['mtu']}\n"
+        ip6 = conf.get("ip6")
+        if ip6 in ("auto", "dhcp", "manual"):
+            text += f"iface {iface} inet6 {ip6}\n"
+        elif ip6:
+            text += f"iface {iface} inet6 static\n\taddress {ip6}\n"
+            if conf.get("gw6"):
+                text += f"\tgateway {conf['gw6']}\n"
+    return text
+
+
+def resolv_conf(facts: CtFacts) -> str | None:
+    """``/etc/resolv.conf`` from ``nameserver``/``searchdomain`` (``Setup/Base.pm``
+    ``set_dns``); None when neither is set (PVE then copies the host's, not imitated)."""
+    if not (facts.nameserver or facts.searchdomain):
+        return None
+    lines = [f"search {' '.join(facts.searchdomain.split())}"] if facts.searchdomain else []
+    lines += [f"nameserver {ns}" for ns in facts.nameserver.split()]
+    return "# --- BEGIN PVE ---\n" + "\n".join(lines) + "\n# --- END PVE ---\n"
 
 
 def _pve_setup(model: GuestModel, facts: CtFacts) -> None:
@@ -71,11 +113,11 @@ def _pve_setup(model: GuestModel, facts: CtFacts) -> None:
     hosts = fs.read("/etc/hosts") if fs.is_file("/etc/hosts") else ""
     kept = [line for line in hosts.splitlines() if not line.startswith("127.0.1.1")]
     fs.write("/etc/hosts", "\n".join([*kept, f"127.0.1.1\t{facts.hostname}"]) + "\n")
-    interfaces = "auto lo\niface lo inet loopback\n"
-    for iface in facts.nets:
-        interfaces += f"\nauto {iface}\niface {iface} inet dhcp\n"
     fs.mkdir("/etc/network", parents=True)
-    fs.write("/etc/network/interfaces", interfaces)
+    fs.write("/etc/network/interfaces", interfaces_text(facts))
+    resolv = resolv_conf(facts)
+    if resolv is not None:
+        fs.write("/etc/resolv.conf", resolv)
     fs.mkdir("/etc/systemd/system-preset", parents=True)
     fs.write(
         "/etc/systemd/system-preset/00-pve.preset",
@@ -147,6 +189,7 @@ def start(model: GuestModel, facts: CtFacts, lease_ip: str | None) -> None:
     if lease_ip and facts.nets:
         iface, mac = next(iter(facts.nets.items()))
         model.runtime.lease = {"iface": iface, "mac": mac, "ip": lease_ip}
+    model.runtime.address = lease_ip or facts.static_address()
     systemd.journal(
         model, "kernel", f"Booting CT {facts.vmid} (first boot: {'yes' if first_boot else 'no'})"
     )

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from felhom_provider.sim.guest import boot, hostkeys, keypool, mounts, shell, template
+from felhom_provider.sim.guest import authkeys, boot, hostkeys, keypool, mounts, shell, template
 from felhom_provider.sim.guest.model import GuestModel
 from felhom_provider.sim.guest.registry import Result
 from felhom_provider.sim.hooks import GuestHooks
@@ -59,16 +59,17 @@ class GuestNotRunningError(Exception):
 
 
 def sshd_view(vmid: int, model: GuestModel) -> SshdView | None:
-    """The sshd a client would reach, or None when ssh.service is not active or no lease."""
+    """The sshd a client would reach, or None when ssh.service is not active or the guest has
+    no address (no DHCP lease and no static address)."""
     rt = model.runtime
-    if rt is None or rt.lease is None or rt.state("ssh.service").active != "active":
+    if rt is None or rt.address is None or rt.state("ssh.service").active != "active":
         return None
     keys: list[str] = []
     for key_type in hostkeys.KEY_TYPES:
         path = hostkeys.host_key_path(key_type)
         if model.fs.is_file(path):
             keys.append(model.fs.read(path))  # materialises a lazy key, saved by the caller
-    return SshdView(vmid, rt.lease["ip"], tuple(keys))
+    return SshdView(vmid, rt.address, tuple(keys))
 
 
 class SimGuestHooks(GuestHooks):
@@ -180,6 +181,15 @@ class SimGuestHooks(GuestHooks):
                 state.save_ct(ct)
         self._notify(vmid, view)
         return result
+
+    def authorized_keys(self, state: StateLike, vmid: int) -> set[tuple[str, str]]:
+        """root's usable authorized keys as (type, base64), after StrictModes checks."""
+        with self.lock:
+            ct = state.ct(vmid)
+            if ct.status != "running" or not ct.guest:
+                return set()
+            with self.mounted(ct, save=False) as model:
+                return authkeys.usable_keys(model.fs, "/root")
 
     def views(self, cts: list[Container]) -> list[SshdView]:
         """Current sshd views of running CTs (for a service that starts late)."""

@@ -32,6 +32,19 @@ class CtFacts:
     nesting: bool = False
     keyctl: bool = False
     nets: dict[str, str] = field(default_factory=dict)  # iface name → MAC
+    # iface name → the netN keys PVE's Setup writes (ip, gw, ip6, gw6, mtu), as configured.
+    netconf: dict[str, dict[str, str]] = field(default_factory=dict)
+    nameserver: str = ""
+    searchdomain: str = ""
+
+    def static_address(self) -> str | None:
+        """The first interface's static IPv4 address (no prefix), if it has one."""
+        for conf in self.netconf.values():
+            ip = conf.get("ip", "")
+            if "/" in ip:
+                return ip.split("/", 1)[0]
+            return None
+        return None
 
 
 @dataclass
@@ -54,6 +67,7 @@ class Runtime:
     boot_id: str = field(default_factory=lambda: secrets.token_hex(16))
     units: dict[str, UnitState] = field(default_factory=dict)
     lease: dict[str, str] | None = None
+    address: str | None = None  # where the guest answers: its DHCP lease or static address
     volatile_journal: list[str] = field(default_factory=list)
 
     def state(self, unit: str) -> UnitState:
@@ -111,6 +125,7 @@ class GuestModel:
                 "boot_id": rt.boot_id,
                 "units": {k: [v.active, v.sub, v.result] for k, v in rt.units.items()},
                 "lease": rt.lease,
+                "address": rt.address,
                 "volatile_journal": rt.volatile_journal[-200:],
             }
         return payload
@@ -138,6 +153,7 @@ class GuestModel:
                 boot_id=raw_rt["boot_id"],
                 units={k: UnitState(*v) for k, v in raw_rt["units"].items()},
                 lease=raw_rt.get("lease"),
+                address=raw_rt.get("address") or (raw_rt.get("lease") or {}).get("ip"),
                 volatile_journal=list(raw_rt.get("volatile_journal", [])),
             )
         return cls(

@@ -19,7 +19,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from felhom_provider.sim import backup, lxc_config, lxc_create, lxc_power, params, schema
+from felhom_provider.sim import (
+    backup,
+    lxc_config,
+    lxc_create,
+    lxc_pending,
+    lxc_power,
+    params,
+    pctconf,
+    schema,
+)
 from felhom_provider.sim.auth import ROOT
 from felhom_provider.sim.errors import ParamError, SimApiError
 from felhom_provider.sim.guest import shell
@@ -107,6 +116,8 @@ class NodeCli:
         sub = argv[1]
         if sub == "exec":
             return self._exec(argv[2:], stdin)
+        if sub in ("push", "pull"):
+            return self._copy(sub, argv[2:], stdin)
         positional, opts = _options(argv[2:])
         if not positional:
             raise CliError(f"400 not enough arguments\npct {sub} <vmid>")
@@ -133,8 +144,12 @@ class NodeCli:
             return self._wait(upid)
         if sub == "status" and len(positional) == 1 and not opts:
             return Result(0, f"status: {self.state.ct(vmid).status}\n")
-        if sub == "config" and len(positional) == 1 and not opts:
-            return Result(0, self.state.ct(vmid).text())
+        if sub == "config" and len(positional) == 1 and set(opts) <= {"current"}:
+            # pct config = GET …/config: pending values merged in unless --current.
+            ct = self.state.ct(vmid)
+            current = opts.get("current", "0") in ("1", "true", "yes", "on")
+            conf = lxc_pending.current(ct, current_only=current)
+            return Result(0, pctconf.render(conf, ct.raw_lxc))
         if sub == "destroy" and len(positional) == 1:
             checked = _validated("DELETE", ct_path, {**base, **opts})
             upid = lxc_power.destroy(
@@ -156,6 +171,34 @@ class NodeCli:
         if not command:
             raise CliError("missing command")
         return self.hooks.exec(self.state, int(positional[0]), command, stdin)
+
+    def _copy(self, sub: str, args: list[str], stdin: str) -> Result:
+        """``pct push <vmid> /dev/stdin <dest> [--perms MODE]`` and ``pct pull <vmid> <path>
+        /dev/stdout``: the node's own file system is not modelled, so the node side is the
+        channel's input or output. ``--user``/``--group`` are accepted (ownership is not
+        modelled in the guest)."""
+        positional, opts = _options(args)
+        node_side = "/dev/stdin" if sub == "push" else "/dev/stdout"
+        if (
+            len(positional) != 3
+            or not positional[0].isdigit()
+            or set(opts)
+            - {
+                "perms",
+                "user",
+                "group",
+            }
+        ):
+            raise CliError(f"400 not enough arguments\npct {sub} <vmid> <file> <destination>")
+        vmid, source, dest = int(positional[0]), positional[1], positional[2]
+        if (source if sub == "push" else dest) != node_side:
+            return not_imitated(f"pct {sub} with a node file other than {node_side}")
+        if sub == "pull":
+            return self.hooks.exec(self.state, vmid, ["cat", source], "")
+        perms = opts.get("perms", "0644")
+        return self.hooks.exec(
+            self.state, vmid, ["install", "-m", perms, "/dev/stdin", dest], stdin
+        )
 
     def _wait(self, upid: str) -> Result:
         """Follow the worker like the CLI does; print its log; fail like its ``die``."""

@@ -12,6 +12,7 @@ import io
 import ipaddress
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,6 +76,27 @@ def ensure_ed25519_key(path: Path, comment: str) -> paramiko.PKey:
         )
         path.with_name(path.name + ".pub").write_text(f"{public.decode()} {comment}\n")
     return load_private_key(path.read_text())
+
+
+def read_stdin(channel: paramiko.Channel, wait: float) -> str:
+    """An exec channel's input: what arrives until the client closes its side (EOF), or
+    until nothing arrived for ``wait`` seconds (a client that never closes it)."""
+    data = bytearray()
+    deadline = time.monotonic() + wait
+    channel.settimeout(0.05)
+    while time.monotonic() < deadline:
+        try:
+            chunk = channel.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+        if not chunk:  # EOF: the client closed its side
+            break
+        data += chunk
+        deadline = time.monotonic() + wait
+    channel.settimeout(None)
+    return data.decode("utf-8", "replace")
 
 
 def public_line(key: paramiko.PKey) -> str:

@@ -1,5 +1,8 @@
-"""Simulator-only control calls for guest-level scenarios (under ``/api2/json/_sim/…``).
+"""Simulator-only control calls for node and guest scenarios (under ``/api2/json/_sim/…``).
 
+* ``POST /_sim/node/reboot``: every running CT stops, then PVE's boot-time ``startall`` task
+  starts the ``onboot`` CTs in ``startup`` order with their ``up`` delays on the simulator
+  clock (``node_boot``); answers ``{"upid": <startall UPID>}``.
 * ``POST /_sim/archives/docker-broken`` (``volume``): turn a backup archive into the
   "new golden whose Docker is broken" variant (``guest.variants.break_docker``): a guest
   restored from it boots with ``docker.service`` failed and ``docker run`` exits 125.
@@ -17,9 +20,15 @@ from felhom_provider.sim.guest import variants
 from felhom_provider.sim.params import Spec
 from felhom_provider.sim.request import ApiRequest
 
-SIM_GUEST_PARAMS: dict[tuple[str, str], dict[str, Spec]] = {
+SCENARIO_PARAMS: dict[tuple[str, str], dict[str, Spec]] = {
+    ("POST", "/_sim/node/reboot"): {},
     ("POST", "/_sim/archives/docker-broken"): {"volume": {"type": "string"}},
 }
+
+
+def node_reboot(req: ApiRequest) -> dict[str, Any]:
+    """Reboot the simulated node; answers the ``startall`` task's UPID."""
+    return {"upid": req.state.node_reboot()}
 
 
 def break_docker(req: ApiRequest) -> dict[str, Any]:
