@@ -11,12 +11,22 @@ static guest comes up although the runner cannot reach any guest's SSH port.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from felhom_provider.guest.hostkeys import probe_public_keys
 from felhom_provider.guest.ssh import NodeShellSettings, ParamikoNodeShell
@@ -25,7 +35,11 @@ from tests.e2e.pulumi_cli import PulumiProject, copy_project
 from tests.e2e.test_stack_lifecycle import Run, Sim, dev_config, make_project
 
 OPERATOR = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZlbGhvbS10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAw op@x"
-CUSTOMER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGV4YW1wbGUtY3VzdG9tZXIta2V5LTAwMDAwMDAwMDAw c@x"
+_CUSTOMER_KEY = Ed25519PrivateKey.generate()
+CUSTOMER = (
+    _CUSTOMER_KEY.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    + " customer@acme"
+)
 PINNED_MAC = "BC:24:11:E2:E0:01"
 WEB: dict[str, Any] = {
     "name": "op-web",
@@ -47,6 +61,28 @@ def node_shell(sim: Sim) -> ParamikoNodeShell:
             key_file=ns["client_private_key_path"],
         )
     )
+
+
+def customer_login(ip: str, port: int, known_hosts: list[str]) -> str:
+    """Log in as root with the customer's key, host key pinned from the outputs' known_hosts
+    lines; returns what ``hostname`` prints."""
+    pem = _CUSTOMER_KEY.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption())
+    key = paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
+    client = paramiko.SSHClient()
+    for line in known_hosts:
+        host, key_type, blob = line.split()
+        client.get_host_keys().add(
+            host, key_type, paramiko.PKey.from_type_string(key_type, base64.b64decode(blob))
+        )
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(
+            ip, port, username="root", pkey=key, timeout=10, allow_agent=False, look_for_keys=False
+        )
+        _, stdout, _ = client.exec_command("hostname", timeout=10)
+        return str(stdout.read().decode()).strip()
+    finally:
+        client.close()
 
 
 def requests(sim: Sim, method_path: str) -> int:
@@ -107,6 +143,27 @@ def test_known_hosts_lines_verify_the_guest_by_handshake(run: Run) -> None:
         _, key_type, blob = line.split()
         assert offered[key_type] == f"{key_type} {blob}"
     assert any(line.split()[0].strip("[").startswith(web["hostname"]) for line in web["knownHosts"])
+
+
+def test_the_customer_key_logs_in_and_a_removed_key_no_longer_does(run: Run) -> None:
+    web = run.guests()["op-web"]
+    ip, port = web["ipv4"], int(web["sshPort"])
+    assert customer_login(ip, port, web["knownHosts"]) == web["hostname"]
+    run.set_guests([{**WEB, "sshAuthorizedKeys": []}])
+    run.pulumi("up", "--yes")
+    with pytest.raises(paramiko.AuthenticationException):
+        customer_login(ip, port, web["knownHosts"])
+    run.set_guests([WEB])
+    run.pulumi("up", "--yes")
+    assert customer_login(ip, port, web["knownHosts"]) == web["hostname"]
+
+
+def test_the_guest_survives_a_node_reboot(run: Run) -> None:
+    web = run.guests()["op-web"]
+    answer = run.sim.client._call("POST", "/_sim/node/reboot")
+    run.sim.client.wait_task(str(answer["upid"]), 120)
+    status = run.sim.client.status(web["vmid"])
+    assert status["status"] == "running"
 
 
 def test_memory_change_does_not_restart_and_hostname_waits(run: Run) -> None:
