@@ -1,48 +1,37 @@
 """Guest bring-up (``FelhomGuest``): create, read, update and delete one customer guest.
 
 create = verify archive -> adopt a leftover of ours, or allocate a VMID and restore in ONE
-call -> read back and verify -> start -> DHCP lease -> SSH host keys. Every mutating step is
-journaled; any failure undoes the journal in reverse (stop, destroy with purge, wait) and
-raises with the journal attached (DESIGN §2.3, §2.9, §2.10).
+call -> read back and verify -> start -> DHCP lease (or the static address) -> SSH host keys
+-> authorized keys -> protection. Every mutating step is journaled; any failure undoes the
+journal in reverse (stop, destroy with purge, wait) and raises with the journal attached
+(DESIGN §2.3, §2.9, §2.10). With ``import`` the create adopts an existing CT instead.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
-from functools import partial
-from typing import Any
 
 from felhom_provider.errors import (
-    FelhomError,
-    HostKeyError,
     NotFoundError,
     OwnershipError,
-    PveError,
     VerificationError,
 )
 from felhom_provider.pve.permissions import guest_bringup_privileges
 from felhom_provider.pve.props import as_bool, parse_pct_conf, split_tags
 from felhom_provider.reconcile import locks
 from felhom_provider.reconcile.access import sync_keys
-from felhom_provider.reconcile.apply import Applier, lease_of
-from felhom_provider.reconcile.engine_base import EngineBase
-from felhom_provider.reconcile.hostkeys import HostKeys, VerifiedKeys
-from felhom_provider.reconcile.journal import Journal
+from felhom_provider.reconcile.apply import Applier
+from felhom_provider.reconcile.guest_update import GuestUpdates
+from felhom_provider.reconcile.hostkeys import VerifiedKeys
 from felhom_provider.reconcile.model import FELHOM_TAG, GuestSpec, GuestState, owner_of, owner_tag
-from felhom_provider.reconcile.netconf import network_of
 from felhom_provider.reconcile.observe import mac_of, state_from
 from felhom_provider.reconcile.plan import check_archive_config, describe
-from felhom_provider.reconcile.ports import HostKeyProbe, Progress, PveApi, ShellLike
+from felhom_provider.reconcile.ports import Progress
 from felhom_provider.reconcile.provision import Run, adopt, config_or_none, restore
 from felhom_provider.reconcile.readback import verify_readback
-from felhom_provider.reconcile.update_plan import UpdatePlan, plan_update
 
 # vzdump names archives vzdump-lxc-<vmid>-<date>; restore checks VM.Backup on that vmid.
 _ARCHIVE_OWNER_RE = re.compile(r"vzdump-lxc-(\d+)-")
-#: Bounded re-plans when a concurrent edit changes the config under an update.
-DIGEST_ATTEMPTS = 3
 
 
 def required_privileges(spec: GuestSpec) -> dict[str, set[str]]:
@@ -59,57 +48,9 @@ def required_privileges(spec: GuestSpec) -> dict[str, set[str]]:
     )
 
 
-class GuestEngine(EngineBase):
-    """Brings customer guests up from the golden archive with the API token only.
-
-    ``shell`` is the optional node shell, used only for the host-key fallback (DESIGN §2.4).
-    ``progress`` receives one line per step; the resources show them in ``pulumi up``.
-    ``clock``/``sleep`` drive every deadline, so tests never wait on the wall clock.
-    """
-
-    def __init__(
-        self,
-        client: PveApi,
-        shell: ShellLike | None = None,
-        *,
-        guest_ssh_port: int = 22,
-        progress: Progress | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        probe: HostKeyProbe | None = None,
-        restores_per_node: int = locks.DEFAULT_RESTORES_PER_NODE,
-        lease_timeout_s: float = 120.0,
-        hostkey_timeout_s: float = 60.0,
-        task_timeout_s: float = 600.0,
-        poll_s: float = 1.0,
-        vmid_attempts: int = 5,
-    ) -> None:
-        super().__init__(
-            client,
-            progress,
-            clock=clock,
-            sleep=sleep,
-            task_timeout_s=task_timeout_s,
-            lease_timeout_s=lease_timeout_s,
-            poll_s=poll_s,
-            vmid_attempts=vmid_attempts,
-        )
-        self.shell = shell
-        self.guest_ssh_port = guest_ssh_port
-        self.restores_per_node = restores_per_node
-        self.keys = HostKeys(
-            shell,
-            probe,
-            port=guest_ssh_port,
-            clock=clock,
-            sleep=sleep,
-            timeout_s=hostkey_timeout_s,
-            poll_s=poll_s,
-        )
-
-    def _run(self, spec: GuestSpec, verb: str) -> Run:
-        journal = Journal(f"{verb} guest {spec.name} ({spec.owner})")
-        return Run(spec=spec, journal=journal, say=self._say_for(spec.name))
+class GuestEngine(GuestUpdates):
+    """The guest engine: create (restore or import), read, update (``GuestUpdates``) and
+    delete; construction and the shared steps are in ``GuestCore``."""
 
     # -- create ---------------------------------------------------------------------------
 
@@ -177,45 +118,6 @@ class GuestEngine(EngineBase):
         ip, keys = self._bring_online(run, applier, vmid, mac=mac, old_keys=None)
         return self._finish(run, vmid, ip, keys, fresh=True)
 
-    def _finish(
-        self,
-        run: Run,
-        vmid: int,
-        ip: str | None,
-        keys: VerifiedKeys,
-        pending: tuple[str, ...] = (),
-        *,
-        fresh: bool = False,
-    ) -> GuestState:
-        """Authorized keys, then PVE's protection flag, then the observed state.
-
-        Protection comes last so that a failed create can still be rolled back (PVE refuses
-        to destroy a protected CT: ``LXC.pm`` ``check_protection``).
-        """
-        spec = run.spec
-        run.step = "authorized-keys"
-        if spec.authorized_keys or not fresh:  # a fresh guest has no keys to take away
-            sync_keys(self.shell, vmid, spec.authorized_keys, run.journal, run.say, guest=spec.name)
-        config = self.client.get_config(vmid)
-        if spec.protection and not as_bool(config.get("protection", 0)):
-            run.step = "protection"
-            run.say("setting PVE protection=1 (no destroy or disk removal until cleared)")
-            self.client.put_config(vmid, protection=1, digest=config.get("digest"))
-            config = self.client.get_config(vmid)
-        status = str(self.client.status(vmid).get("status", ""))
-        return state_from(
-            vmid,
-            spec.node,
-            config,
-            status=status or "running",
-            ipv4=ip,
-            host_keys=keys.fingerprints,
-            public_keys=keys.public,
-            owner=spec.owner,
-            ssh_port=self.guest_ssh_port,
-            pending=pending,
-        )
-
     def _import(self, run: Run, applier: Applier, vmid: int) -> GuestState:
         """Adopt an existing CT as it is (``import``): mark it ours, restart nothing.
 
@@ -274,58 +176,7 @@ class GuestEngine(EngineBase):
             ssh_port=self.guest_ssh_port,
         )
 
-    def _address(self, vmid: int, config: dict[str, Any]) -> str | None:
-        """The guest's IPv4: its static address, else the lease PVE reports for its MAC."""
-        ip = str(network_of(config).get("ip", "dhcp"))
-        if ip not in ("dhcp", "manual"):
-            return ip.split("/", 1)[0]
-        return lease_of(self.client.interfaces(vmid), mac_of(config))
-
-    def _bring_online(
-        self, run: Run, applier: Applier, vmid: int, *, mac: str, old_keys: dict[str, str] | None
-    ) -> tuple[str, VerifiedKeys]:
-        """Start (if stopped), wait for the lease (a static guest has none to wait for),
-        read and verify the host keys; returns (address, keys)."""
-        spec, say = run.spec, run.say
-        run.step = "start"
-        if str(self.client.status(vmid).get("status", "")) != "running":
-            entry = run.journal.begin(
-                "start", {"vmid": vmid}, undo={"op": "stop", "node": spec.node, "vmid": vmid}
-            )
-            say(f"starting CT {vmid}")
-            result = applier.run("vzstart", vmid, "start", partial(self.client.start, vmid))
-            run.journal.done(entry, str(getattr(result, "exitstatus", "OK")))
-        run.step = "lease"
-        ip = spec.static_ipv4
-        if ip is not None:
-            say(f"static address {ip}: no lease to wait for")
-        else:
-            say(f"waiting up to {self.lease_timeout_s:.0f}s for a DHCP lease on {mac}")
-            ip = self._lease(vmid, mac)
-            if not ip:
-                raise VerificationError(
-                    f"CT {vmid} got no DHCP lease for {mac} within {self.lease_timeout_s:.0f}s",
-                    guest=spec.name,
-                    vmid=vmid,
-                    step=run.step,
-                )
-            run.journal.record("lease", {"vmid": vmid, "mac": mac}, result=ip)
-            say(f"lease {ip}")
-        run.step = "host-keys"
-        keys = self.keys.ensure(
-            vmid, ip, run.journal, say, guest=spec.name, mode=spec.host_key_check
-        )
-        if old_keys and keys.public != old_keys:
-            raise HostKeyError(
-                f"CT {vmid} now has different SSH host keys than recorded",
-                guest=spec.name,
-                vmid=vmid,
-                step=run.step,
-            )
-        say("host keys " + ", ".join(f"{k} {v}" for k, v in sorted(keys.fingerprints.items())))
-        return ip, keys
-
-    # -- read / update / delete -------------------------------------------------------------
+    # -- read / delete ----------------------------------------------------------------------
 
     def read(self, vmid: int, owner: str, host_key_check: str = "handshake") -> GuestState | None:
         """Observe a guest; None when it is gone; OwnershipError when the VMID is not ours.
@@ -359,133 +210,6 @@ class GuestEngine(EngineBase):
             owner=owner,
             ssh_port=self.guest_ssh_port,
         )
-
-    def update(self, vmid: int, spec: GuestSpec, old: GuestState) -> GuestState:
-        """Apply in-place changes (cores, memory, swap, hostname, tags, rootfs grow, mounts).
-
-        A running guest is rebooted when a change takes full effect only at start; the
-        progress log says so. Errors carry the journal; applied steps are not reverted
-        (each one leaves a valid guest).
-        """
-        run = self._run(spec, "update")
-        with locks.serialised(spec.owner):
-            try:
-                return self._update(run, vmid, old)
-            except FelhomError as exc:
-                exc.context.setdefault("guest", spec.name)
-                exc.context.setdefault("step", run.step)
-                exc.journal = run.journal  # type: ignore[attr-defined]
-                raise
-
-    def _update(self, run: Run, vmid: int, old: GuestState) -> GuestState:
-        spec, say, applier = run.spec, run.say, self._applier(run.say)
-        run.step, run.vmid = "observe", vmid
-        plan, config = self._plan(run, vmid, old)
-        for step in plan.steps:
-            run.step = step.kind
-            entry = run.journal.begin(step.kind, {"vmid": vmid, **step.params})
-            say(step.reason)
-            if step.kind == "config":
-                self._put_config(run, vmid, step.params, old)
-            elif step.kind == "resize":
-                disk, size = str(step.params["disk"]), str(step.params["size"])
-                applier.run("resize", vmid, "resize", partial(self.client.resize, vmid, disk, size))
-            elif step.kind == "pool":
-                self.client.set_pool(str(step.params["pool"]), vmid)
-            else:
-                self._reboot(applier, vmid)
-            run.journal.done(entry)
-        if plan.pending:
-            say(
-                "restart deferred (felhom:restarts: deferred): "
-                + ", ".join(plan.pending)
-                + " pending until the guest restarts"
-            )
-        if any(step.kind == "reboot" for step in plan.steps):
-            mac = mac_of(self.client.get_config(vmid))
-            ip, keys = self._bring_online(
-                run, applier, vmid, mac=mac, old_keys=old.host_public_keys or None
-            )
-            return self._finish(run, vmid, ip, keys)
-        config = self.client.get_config(vmid)
-        running = str(self.client.status(vmid).get("status", "")) == "running"
-        address = self._address(vmid, config) if running else None
-        if running and address is not None:
-            keys = self.keys.ensure(
-                vmid, address, run.journal, say, guest=spec.name, mode=spec.host_key_check
-            )
-        else:
-            keys = VerifiedKeys(dict(old.host_public_keys))
-        if running:
-            return self._finish(run, vmid, address, keys, plan.pending)
-        return state_from(
-            vmid,
-            spec.node,
-            config,
-            status="stopped",
-            ipv4=None,
-            host_keys=keys.fingerprints,
-            public_keys=keys.public,
-            owner=spec.owner,
-            ssh_port=self.guest_ssh_port,
-        )
-
-    def _plan(self, run: Run, vmid: int, old: GuestState) -> tuple[UpdatePlan, dict[str, Any]]:
-        """Observe the CT and plan; refuses a CT that is not ours."""
-        spec = run.spec
-        config = self.client.get_config(vmid)
-        if owner_of(config) not in (spec.owner, old.owner):
-            raise OwnershipError(f"CT {vmid} carries owner {owner_of(config)!r}", vmid=vmid)
-        running = str(self.client.status(vmid).get("status", "")) == "running"
-        plan = plan_update(
-            config,
-            spec,
-            running=running,
-            pending=old.pending_restart,
-            current_pool=self._pool_of(vmid, spec.pool),
-        )
-        if not plan.steps and not plan.pending:
-            run.say("no in-place changes needed")
-        return plan, config
-
-    def _pool_of(self, vmid: int, wanted: str | None) -> str | None:
-        """The pool the CT is in, as far as it matters: only asked when a pool is wanted."""
-        if wanted is None:
-            return None
-        return wanted if self.client.in_pool(wanted, vmid) else None
-
-    def _put_config(self, run: Run, vmid: int, params: dict[str, Any], old: GuestState) -> None:
-        """``PUT config`` with the digest it was planned against. When PVE refuses it and
-        the config has changed meanwhile (someone edited it in the UI), re-read and re-plan
-        instead of overwriting, at most ``DIGEST_ATTEMPTS`` times."""
-        for attempt in range(1, DIGEST_ATTEMPTS + 1):
-            values = {k: v for k, v in params.items() if k not in ("delete", "digest")}
-            try:
-                self.client.put_config(
-                    vmid, values, delete=params.get("delete") or (), digest=params.get("digest")
-                )
-                return
-            except PveError:
-                digest = params.get("digest")
-                now = self.client.get_config(vmid).get("digest")
-                if digest is None or now == digest or attempt == DIGEST_ATTEMPTS:
-                    raise
-                run.say("the config changed in PVE meanwhile (digest differs); re-planning")
-                plan, _ = self._plan(run, vmid, old)
-                fresh = [s for s in plan.steps if s.kind == "config"]
-                if not fresh:
-                    return
-                params = fresh[0].params
-
-    def _reboot(self, applier: Applier, vmid: int) -> None:
-        """Clean shutdown (stop when it does not finish), then start."""
-        try:
-            applier.run(
-                "vzshutdown", vmid, "shutdown", partial(self.client.shutdown, vmid, timeout=60)
-            )
-        except FelhomError:
-            applier.run("vzstop", vmid, "stop", partial(self.client.stop, vmid))
-        applier.run("vzstart", vmid, "start", partial(self.client.start, vmid))
 
     def delete(self, vmid: int, owner: str) -> None:
         """Stop, destroy with purge, verify gone. A missing guest counts as deleted.
