@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from felhom_provider.errors import HostKeyError, OwnershipError
+from felhom_provider.errors import HostKeyError, OwnershipError, PermissionDeniedError
 from felhom_provider.reconcile.access import AUTHORIZED_KEYS, HEADER
 from felhom_provider.reconcile.model import marker_for
+from felhom_provider.sim.auth import AGENT_TOKEN, AGENT_USER, Acl
 from tests.engine.conftest import Env
 
 OPERATOR = (
@@ -123,3 +124,20 @@ def test_static_guest_comes_up_with_exactly_that_config(env: Env) -> None:
     state = env.engine().create(env.spec(network=net, host_key_check="nodeShell"))
     assert state.ipv4 == "127.0.60.5" and state.mac == "BC:24:11:AA:00:05"
     assert state.settings["network"] == net
+
+
+def test_pool_needs_pool_allocate_and_then_holds_the_guest(env: Env) -> None:
+    with pytest.raises(PermissionDeniedError, match="Pool.Allocate") as info:
+        env.engine().create(env.spec(pool="customers"))
+    assert "/pool/customers" in str(info.value) and env.cts() == []
+    # A privilege-separated token holds what both it and its user are granted (PVE).
+    for ugid in (AGENT_USER, AGENT_TOKEN):
+        env.sim.state.auth.acls.append(Acl("/pool", ugid, "Administrator"))
+    env.client._call("POST", "/pools", None, {"poolid": "customers"})
+    env.client._call("POST", "/pools", None, {"poolid": "gold"})
+    engine = env.engine()
+    state = engine.create(env.spec(pool="customers"))
+    assert env.client.in_pool("customers", state.vmid)
+    engine.update(state.vmid, env.spec(pool="gold"), state)
+    assert env.client.in_pool("gold", state.vmid)
+    assert not env.client.in_pool("customers", state.vmid)
