@@ -127,7 +127,7 @@ def test_static_guest_comes_up_with_exactly_that_config(env: Env) -> None:
 
 
 def test_pool_needs_pool_allocate_and_then_holds_the_guest(env: Env) -> None:
-    with pytest.raises(PermissionDeniedError, match="Pool.Allocate") as info:
+    with pytest.raises(PermissionDeniedError, match=r"Pool\.Allocate") as info:
         env.engine().create(env.spec(pool="customers"))
     assert "/pool/customers" in str(info.value) and env.cts() == []
     # A privilege-separated token holds what both it and its user are granted (PVE).
