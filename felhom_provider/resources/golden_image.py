@@ -25,6 +25,7 @@ from pulumi.dynamic import (
 
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState
 from felhom_provider.resources._diff import PROVIDER_KEY, DiffTable, compute_diff
+from felhom_provider.resources._legacy import GOLDEN_RENAMES, upgrade
 from felhom_provider.resources._provider import RuntimeProvider
 from felhom_provider.resources._runtime import scrubbed
 from felhom_provider.resources._validate import Checker, finish_check
@@ -85,10 +86,11 @@ class GoldenImageProvider(RuntimeProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate the recipe without I/O."""
-        return check_golden(olds, news)
+        return check_golden(upgrade(olds, GOLDEN_RENAMES), news)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Recipe changes replace, new archive first (archives never collide)."""
+        olds = upgrade(olds, GOLDEN_RENAMES)
         return compute_diff(GOLDEN_TABLE, olds, news, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -102,6 +104,7 @@ class GoldenImageProvider(RuntimeProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: the archive's facts now; ``ReadResult(None, {})`` when it is gone."""
+        props = upgrade(props, GOLDEN_RENAMES)
         runtime, progress = self._runtime(props.get("owner"))
         with scrubbed(runtime):
             state = runtime.golden_engine(str(props["node"]), progress).read(id_)
@@ -118,6 +121,7 @@ class GoldenImageProvider(RuntimeProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Only bookkeeping inputs change in place: keep the archive facts, take the inputs."""
+        olds = upgrade(olds, GOLDEN_RENAMES)
         outs = {k: v for k, v in olds.items() if k not in GOLDEN.by_key}
         outs.update({k: v for k, v in news.items() if k in GOLDEN.by_key})
         outs.pop(PROVIDER_KEY, None)

@@ -27,6 +27,7 @@ from felhom_provider.guest.knownhosts import known_hosts_lines
 from felhom_provider.reconcile.model import FELHOM_TAG, GuestState, owner_tag
 from felhom_provider.resources._diff import compute_diff
 from felhom_provider.resources._guest_check import GUEST_TABLE, check_guest, spec_from_inputs
+from felhom_provider.resources._legacy import GUEST_RENAMES, upgrade
 from felhom_provider.resources._provider import RuntimeProvider
 from felhom_provider.resources._runtime import scrubbed
 from felhom_provider.spec.guest import COMPUTED, GUEST
@@ -148,7 +149,7 @@ class FelhomGuestProvider(RuntimeProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate and normalise inputs without I/O; failures name the field."""
-        return check_guest(olds, news)
+        return check_guest(upgrade(olds, GUEST_RENAMES), news)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Explicit table; always delete-before-replace (see docs/stack-config.md).
@@ -157,7 +158,9 @@ class FelhomGuestProvider(RuntimeProvider):
         guest carrying this resource's marker: creating the replacement first would find
         and adopt the very guest that is about to be deleted.
         """
-        return compute_diff(GUEST_TABLE, olds, news, delete_before_replace=True)
+        return compute_diff(
+            GUEST_TABLE, upgrade(olds, GUEST_RENAMES), news, delete_before_replace=True
+        )
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Bring the guest up (or adopt the one a killed run left); returns id = VMID."""
@@ -170,6 +173,7 @@ class FelhomGuestProvider(RuntimeProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: the guest as PVE has it now; ``ReadResult(None, {})`` when it is gone."""
+        props = upgrade(props, GUEST_RENAMES)
         name = str(props.get("name", id_))
         runtime, progress = self._runtime(props.get("owner"))
         with scrubbed(runtime):
@@ -190,6 +194,7 @@ class FelhomGuestProvider(RuntimeProvider):
         The engine re-reads the guest's config and plans against it, and its step log says
         when a running guest is rebooted (a new hostname takes effect at start).
         """
+        olds = upgrade(olds, GUEST_RENAMES)
         spec = spec_from_inputs({**news, "owner": olds.get("owner", news.get("owner"))})
         runtime, progress = self._runtime(spec.owner)
         with scrubbed(runtime):

@@ -143,3 +143,45 @@ def test_canonical(value: Any, expected: Any) -> None:
 def test_golden_table_is_disjoint_and_explicit() -> None:
     assert "retain" in GOLDEN_TABLE.update and "template" in GOLDEN_TABLE.replace
     assert compute_diff(GOLDEN_TABLE, {}, {}, delete_before_replace=False).changes is False
+
+
+def test_state_written_with_the_old_names_does_not_replace_anything() -> None:
+    """A stack made before the field table: snake_case keys in state, new names in the program."""
+    olds = old_outputs()
+    legacy = {
+        k: v
+        for k, v in olds.items()
+        if k not in ("memory", "swap", "rootfsStorage", "rootfsGiB", "hostKeys")
+    }
+    legacy.update(
+        memory_mib=olds["memory"],
+        swap_mib=olds["swap"],
+        rootfs_storage=olds["rootfsStorage"],
+        rootfs_gib=olds["rootfsGiB"],
+        host_keys=olds["hostKeys"],
+        pinned_vmid=None,
+        unprivileged=True,
+        mounts=[
+            {"storage": m["storage"], "size_gib": m["sizeGiB"], "path": m["path"]}
+            for m in olds["mounts"]
+        ],
+    )
+    news = guest.check(legacy, wire_inputs()).inputs
+    result = guest.diff("100", legacy, news)
+    assert result.replaces == [] and result.changes is False
+    golden = GoldenImageProvider()
+    recipe = {"name": "golden", "owner": "p/s/golden", "node": "pve1", "template": "local:t"}
+    checked = golden.check({}, recipe).inputs
+    old_golden = {
+        **{
+            k: v
+            for k, v in checked.items()
+            if k not in ("rootfsStorage", "rootfsGiB", "memory", "archiveStorage")
+        },
+        "rootfs_storage": checked["rootfsStorage"],
+        "rootfs_gib": checked["rootfsGiB"],
+        "memory_mib": checked["memory"],
+        "archive_storage": checked["archiveStorage"],
+        "archive": "local:backup/a.tar.zst",
+    }
+    assert golden.diff("x", old_golden, golden.check(old_golden, recipe).inputs).replaces == []
