@@ -23,9 +23,16 @@ from felhom_provider.reconcile.access import sync_keys
 from felhom_provider.reconcile.apply import Applier
 from felhom_provider.reconcile.guest_update import GuestUpdates
 from felhom_provider.reconcile.hostkeys import VerifiedKeys
-from felhom_provider.reconcile.model import FELHOM_TAG, GuestSpec, GuestState, owner_of, owner_tag
+from felhom_provider.reconcile.model import (
+    FELHOM_TAG,
+    GuestSpec,
+    GuestState,
+    marker_for,
+    owner_of,
+    owner_tag,
+)
 from felhom_provider.reconcile.observe import mac_of, state_from
-from felhom_provider.reconcile.plan import check_archive_config, describe
+from felhom_provider.reconcile.plan import check_archive_config
 from felhom_provider.reconcile.ports import Progress
 from felhom_provider.reconcile.provision import Run, adopt, config_or_none, restore
 from felhom_provider.reconcile.readback import verify_readback
@@ -147,7 +154,8 @@ class GuestEngine(GuestUpdates):
             tags = sorted({*split_tags(config.get("tags")), FELHOM_TAG, owner_tag(spec.owner)})
             self.client.put_config(
                 vmid,
-                description=describe(spec.owner, spec.archive) + rest,
+                # The marker only: the CT was not restored from our archive, so no archive line.
+                description=f"{marker_for(spec.owner)}\n{rest}",
                 tags=";".join(tags),
                 digest=config.get("digest"),
             )
