@@ -70,9 +70,15 @@ class ProgramConfig:
     settings: Mapping[str, Any]
 
 
-def owner_marker(project: str, stack: str, name: str) -> str:
-    """The ownership marker ``<project>/<stack>/<name>`` (DESIGN §2.10)."""
-    return f"{project}/{stack}/{name}"
+def owner_marker(project: str, stack: str, name: str, stack_id: str | None = None) -> str:
+    """The ownership marker ``[<stackId>:]<project>/<stack>/<name>`` (DESIGN §2.10).
+
+    The stack id (``felhom:stackId``, random, set once) tells apart two stacks of the same
+    name in two backends; a resource keeps its first marker, so a renamed stack keeps its
+    guests.
+    """
+    base = f"{project}/{stack}/{name}"
+    return f"{stack_id}:{base}" if stack_id else base
 
 
 def _first_failure(prefix: str, failures: list[Any], sep: str = ".") -> ConfigError:
@@ -126,8 +132,9 @@ def _guest(
     if unknown:
         raise ConfigError(f"{prefix}.{unknown[0]}", f"unknown key (known: {known})")
     name = require_str(prefix, obj, "name")
-    props = {**shared, "archive": _PLACEHOLDER_ARCHIVE, **obj}
-    props["owner"] = owner_marker(project, stack, name)
+    props = {k: v for k, v in shared.items() if k != "stackId"}
+    props.update({"archive": _PLACEHOLDER_ARCHIVE, **obj})
+    props["owner"] = owner_marker(project, stack, name, shared.get("stackId"))
     result = check_guest({}, props)
     if result.failures:
         raise _first_failure(prefix, result.failures)
@@ -213,7 +220,8 @@ def load_program_config(
     settings = parse_settings(get_but_the_secret)
     node = settings.pve.node
     stack_keys = _stack_keys(get, settings)
-    golden = _golden(get(KEY_GOLDEN), owner_marker(project, stack, "golden"), node)
+    stack_id = stack_keys.get("stackId")
+    golden = _golden(get(KEY_GOLDEN), owner_marker(project, stack, "golden", stack_id), node)
     raw_guests = decode(KEY_GUESTS, get(KEY_GUESTS))
     if raw_guests is None:
         raw_guests = []
@@ -225,6 +233,7 @@ def load_program_config(
         "operatorSshAuthorizedKeys": stack_keys["sshAuthorizedKeys"],
         "hostKeyCheck": stack_keys["hostKeyCheck"],
         "restarts": stack_keys["restarts"],
+        "stackId": stack_id,
     }
     checked = [_guest(i, raw, project, stack, shared) for i, raw in enumerate(raw_guests)]
     _cross_check(checked, golden, settings.node_shell is not None)

@@ -11,6 +11,7 @@ other keys (nameserver, searchdomain) stay pending until the CT restarts.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -135,11 +136,14 @@ def _network(value: Any) -> dict[str, Any]:
     return net
 
 
+#: ``[<stackId>:]<project>/<stack>/<name>`` (the stack id when ``felhom:stackId`` is set).
+_OWNER = re.compile(r"(?:[a-z0-9][a-z0-9-]{7,63}:)?[^/\s:]+/[^/\s]+/[^/\s]+")
+
+
 def _owner(value: Any) -> str:
     text = plain_text(value)
-    parts = text.split("/")
-    if len(parts) != 3 or not all(parts) or any(c.isspace() for c in text):
-        raise ValueError(f"{text!r} must be <project>/<stack>/<name>")
+    if not _OWNER.fullmatch(text):
+        raise ValueError(f"{text!r} must be [<stackId>:]<project>/<stack>/<name>")
     return text
 
 

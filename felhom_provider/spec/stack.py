@@ -16,6 +16,7 @@ from felhom_provider.spec.field import (
     boolean,
     integer,
     one_of,
+    pattern,
     str_list,
     sub_object,
 )
@@ -45,8 +46,17 @@ _ROLLOUT = (
     ),
 )
 
+STACK_ID = pattern(r"[a-z0-9][a-z0-9-]{7,63}", "8-64 lower-case letters, digits or '-'")
+
 STACK = Table(
     (
+        Field(
+            "stackId",
+            "string",
+            "random id set once per stack (e.g. `uuidgen`): part of every ownership marker",
+            STACK_ID,
+            Change.FIXED,
+        ),
         Field(
             "protect",
             "bool",

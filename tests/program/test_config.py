@@ -206,3 +206,14 @@ def test_the_secret_is_never_read() -> None:
         load_program_config(get, project="felhom", stack="dev", secret_is_set=False)
     assert info.value.field == "felhom:pveTokenSecret"
     assert SECRET not in str(info.value)
+
+
+def test_a_stack_id_goes_into_every_ownership_marker() -> None:
+    cfg = load(**{"felhom:stackId": "3f6c1e2a-9b7d"})
+    assert dict(cfg.guests)["acme-web"].values["owner"] == "3f6c1e2a-9b7d:felhom/dev/acme-web"
+    assert cfg.golden.build is not None
+    assert cfg.golden.build.values["owner"] == "3f6c1e2a-9b7d:felhom/dev/golden"
+    assert dict(load().guests)["acme-web"].values["owner"] == "felhom/dev/acme-web"
+    with pytest.raises(ConfigError) as info:
+        load(**{"felhom:stackId": "short"})
+    assert info.value.field == "felhom:stackId"

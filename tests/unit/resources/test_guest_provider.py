@@ -150,6 +150,11 @@ def test_step_lines_target_the_resource_urn() -> None:
         == "urn:pulumi:dev::felhom::pulumi-python:dynamic/felhom:Guest::acme-web"
     )
     assert resource_urn("not-an-owner", "t") is None
+    # A stack id in the marker does not change the URN.
+    assert (
+        resource_urn("3f6c1e2a-9b7d:felhom/dev/acme-web", "t")
+        == "urn:pulumi:dev::felhom::t::acme-web"
+    )
     # Outside the engine's plugin process there is no engine to log to.
     assert engine_log("urn:pulumi:dev::felhom::t::n", "hello") is False
 
