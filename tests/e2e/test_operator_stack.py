@@ -105,6 +105,7 @@ def run(pulumi_cli: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "felhom:guests": [WEB],
             "felhom:sshAuthorizedKeys": [OPERATOR],
             "felhom:restarts": "deferred",
+            "felhom:stackId": "e2e0op0stack",
         }
     )
     try:
@@ -123,8 +124,11 @@ def test_a_guest_named_like_the_golden_image_is_refused_at_preview(run: Run) -> 
 
 
 def test_up_brings_the_declared_boot_network_and_keys(run: Run) -> None:
-    run.pulumi("up", "--yes")
+    up = run.pulumi("up", "--yes")
+    # With a stack id in the marker the step log still shows against the resource.
+    assert "restoring CT" in up.stdout and "writing 2 SSH key(s)" in up.stdout
     web = run.guests()["op-web"]
+    assert web["owner"] == "e2e0op0stack:felhom/e2e/op-web"
     assert web["mac"] == PINNED_MAC and web["state"] == "running"
     assert web["network"] == {"ip": "dhcp", "vlan": 20, "firewall": True, "mac": PINNED_MAC}
     assert web["onboot"] is True and web["startup"] == {"order": 1, "up": 0}
