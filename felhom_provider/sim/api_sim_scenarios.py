@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from felhom_provider.sim import backup
 from felhom_provider.sim.errors import SimApiError
 from felhom_provider.sim.guest import variants
 from felhom_provider.sim.params import Spec
@@ -35,7 +34,7 @@ def break_docker(req: ApiRequest) -> dict[str, Any]:
     """Rewrite the archive's guest payload with Docker broken; answers the volume id."""
     volid = str(req.params["volume"])
     try:
-        backup.rewrite_archive_guest(req.state, volid, variants.break_docker)
+        req.sim.break_docker(volid)
     except variants.VariantError as exc:
         raise SimApiError(f"cannot break Docker in '{volid}': {exc}") from None
     return {"volume": volid, "variant": "docker-broken"}

@@ -33,11 +33,10 @@ from typing import TYPE_CHECKING, Any
 import paramiko
 
 from felhom_provider.sim.guest.hooks import GuestNotRunningError, SshdView
-from felhom_provider.sim.guest.sshbase import Listener, load_private_key, read_stdin
+from felhom_provider.sim.guest.sshbase import ExecSession, Listener, load_private_key, read_stdin
 
 if TYPE_CHECKING:
     from felhom_provider.sim.guest.hooks import SimGuestHooks
-    from felhom_provider.sim.state import SimState
 
 PROBE_ADDRESS = "127.77.255.254"
 
@@ -77,37 +76,26 @@ class _NoLogin(paramiko.ServerInterface):
         return paramiko.common.AUTH_FAILED
 
 
-class _Login(paramiko.ServerInterface):
+class _Login(ExecSession):
     """root with a key from the guest's authorized_keys; exec channels run in the guest."""
 
     def __init__(self, sshd: GuestSshd, vmid: int) -> None:
+        super().__init__(functools.partial(sshd.run, vmid))
         self.sshd, self.vmid = sshd, vmid
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        if username != "root" or self.sshd.hooks is None or self.sshd.state is None:
+        if username != "root" or self.sshd.hooks is None or self.sshd.server is None:
             return paramiko.common.AUTH_FAILED
         try:
-            allowed = self.sshd.hooks.authorized_keys(self.sshd.state, self.vmid)
+            allowed = self.sshd.hooks.authorized_keys(self.sshd.server.state, self.vmid)
         except Exception:  # the CT went away meanwhile: no login
             return paramiko.common.AUTH_FAILED
-        if (key.get_name(), key.get_base64()) in allowed or any(
-            b64 == key.get_base64() for _, b64 in allowed
-        ):
+        if any(b64 == key.get_base64() for _, b64 in allowed):
             return paramiko.common.AUTH_SUCCESSFUL
         return paramiko.common.AUTH_FAILED
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        if kind == "session":
-            return paramiko.common.OPEN_SUCCEEDED
-        return paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
-
-    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
-        text = command.decode("utf-8", "replace")
-        threading.Thread(target=self.sshd.run, args=(self.vmid, channel, text), daemon=True).start()
-        return True
 
 
 class GuestSshd:
@@ -115,7 +103,7 @@ class GuestSshd:
 
     def __init__(self, port: int | None = None, stdin_wait: float = 2.0) -> None:
         self.hooks: SimGuestHooks | None = None
-        self.state: SimState | None = None
+        self.server: Any = None  # the SimServer; its ``state`` is swapped by a reload
         self.stdin_wait = stdin_wait
         self.port, self._reservation = reserve_port(port)
         self._lock = threading.Lock()
@@ -171,11 +159,12 @@ class GuestSshd:
 
     def run(self, vmid: int, channel: paramiko.Channel, command: str) -> None:
         """Run one exec request in the guest: ``bash -c command`` with the channel's input."""
-        assert self.hooks is not None and self.state is not None
+        assert self.hooks is not None and self.server is not None
         try:
             stdin = read_stdin(channel, self.stdin_wait)
             try:
-                result = self.hooks.exec(self.state, vmid, ["bash", "-c", command], stdin)
+                state = self.server.state
+                result = self.hooks.exec(state, vmid, ["bash", "-c", command], stdin)
             except GuestNotRunningError:
                 channel.send_exit_status(255)
                 return
@@ -215,7 +204,7 @@ class GuestSshdService:
     def start(self, sim: Any) -> dict[str, Any]:
         """Pick up guests already running (after a restart); return endpoint.json keys."""
         state = sim.state
-        self.sshd.hooks, self.sshd.state = self.hooks, state
+        self.sshd.hooks, self.sshd.server = self.hooks, sim
         with state.mutex:
             cts = list(state.cts.values())
         for view in self.hooks.views(cts):

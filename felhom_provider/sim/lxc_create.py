@@ -92,9 +92,14 @@ def create_ct(state: SimState, actor: str, params: dict[str, Any]) -> str:
     if not (
         state.auth.has(actor, path, "VM.Allocate")
         or (pool and state.auth.has(actor, f"/pool/{pool}", "VM.Allocate"))
-        or (restore and force and existing is not None and state.auth.has(actor, path, "VM.Backup"))
     ):
-        raise PermissionCheckError()
+        if not (
+            restore and force and existing is not None and state.auth.has(actor, path, "VM.Backup")
+        ):
+            raise PermissionCheckError()
+        # VM.Backup only: an explicit switch to privileged needs Sys.Modify (create_vm).
+        if existing.conf.get("unprivileged") == "1" and conf.get("unprivileged") == "0":
+            state.auth.check(actor, "/", ["Sys.Modify"])
     unpriv_passed = conf.get("unprivileged")
     check_modify_perm(
         state, actor, vmid, conf, [], unprivileged=unpriv_passed != "0", old_features=None
@@ -170,6 +175,7 @@ def create_ct(state: SimState, actor: str, params: dict[str, Any]) -> str:
                 storage=storage,
                 created=created,
                 replace_old=replace_old,
+                old_unprivileged=old_conf.get("unprivileged", "0") if old_conf else None,
             )
         return _create(state, task, ct, conf=conf, params=params, created=created)
 
@@ -270,6 +276,7 @@ def _restore(
     storage: str,
     created: list[str],
     replace_old: Callable[[Task], None],
+    old_unprivileged: str | None,
 ) -> int:
     log = state.tasks.log
     archive = str(params["ostemplate"])
@@ -285,6 +292,11 @@ def _restore(
                 raise TaskError(exc.message) from None
     was_template = orig.get("template") == "1"
     unprivileged = passed.get("unprivileged", orig.get("unprivileged", "0"))
+    # create_vm: restoring a privileged CT over nothing or over an unprivileged one (an
+    # implicit switch) needs Sys.Modify on /.
+    privileged_switch = unprivileged == "0" and old_unprivileged in (None, "1")
+    if privileged_switch and not is_root and not state.auth.has(actor, "/", "Sys.Modify"):
+        raise TaskError("Permission check failed (/, Sys.Modify)")
     mounts = {k: v for k, v in passed.items() if MOUNT_KEY.match(k)}
     if not mounts:  # simple mode: recreate the archive's volumes with their sizes on `storage`
         for key, value in orig.items():

@@ -10,7 +10,9 @@ Not imitated: HA (``hastart``/``hastop``), reboot, suspend/resume, a shutdown th
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from felhom_provider.sim import lxc_pending, propstr
@@ -83,28 +85,30 @@ def _lease_all(state: SimState, ct: Container) -> None:
             continue
         if net.get("ip") == "dhcp":
             state.dhcp.lease(mac)
-        with state.mutex:
-            clash = [
-                other.vmid
-                for other in state.cts.values()
-                if other.vmid != ct.vmid
-                and other.status == "running"
-                and any(mac in v.upper() for v in other.nets().values())
-            ]
+        clash = _running_others(state, ct, functools.partial(_has_mac, mac))
         if clash:
             state.dhcp.record_collision(mac, [ct.vmid, *clash], state.clock.now())
     address = static_address(ct)
     if address is not None:
-        with state.mutex:
-            same = [
-                other.vmid
-                for other in state.cts.values()
-                if other.vmid != ct.vmid
-                and other.status == "running"
-                and static_address(other) == address
-            ]
+        same = _running_others(state, ct, lambda other: static_address(other) == address)
         if same:
             state.dhcp.record_ip_collision(address, [ct.vmid, *same], state.clock.now())
+
+
+def _has_mac(mac: str, other: Container) -> bool:
+    return any(mac in v.upper() for v in other.nets().values())
+
+
+def _running_others(
+    state: SimState, ct: Container, match: Callable[[Container], bool]
+) -> list[int]:
+    """VMIDs of the other running CTs for which ``match`` holds."""
+    with state.mutex:
+        return [
+            other.vmid
+            for other in state.cts.values()
+            if other.vmid != ct.vmid and other.status == "running" and match(other)
+        ]
 
 
 def static_address(ct: Container) -> str | None:

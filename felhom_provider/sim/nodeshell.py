@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ import paramiko
 from felhom_provider.sim.guest.hooks import SimGuestHooks
 from felhom_provider.sim.guest.nodecli import NodeCli
 from felhom_provider.sim.guest.sshbase import (
+    ExecSession,
     Listener,
     ensure_ed25519_key,
     public_line,
@@ -34,6 +34,8 @@ from felhom_provider.sim.guest.sshbase import (
 from felhom_provider.sim.guest_sshd import GuestSshdService
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from felhom_provider.sim.hooks import Extensions
     from felhom_provider.sim.state import SimState
 
@@ -41,10 +43,11 @@ USER = "root"
 PORT_ENV = "FELHOM_SIM_GUEST_SSH_PORT"
 
 
-class _Session(paramiko.ServerInterface):
+class _Session(ExecSession):
     """One SSH connection: public-key auth for root, exec requests only."""
 
     def __init__(self, shell: NodeShell) -> None:
+        super().__init__(shell.handle)
         self.shell = shell
 
     def get_allowed_auths(self, username: str) -> str:
@@ -55,16 +58,6 @@ class _Session(paramiko.ServerInterface):
             return paramiko.common.AUTH_SUCCESSFUL
         return paramiko.common.AUTH_FAILED
 
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        if kind == "session":
-            return paramiko.common.OPEN_SUCCEEDED
-        return paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
-
-    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
-        text = command.decode("utf-8", "replace")
-        threading.Thread(target=self.shell.handle, args=(channel, text), daemon=True).start()
-        return True
-
 
 class NodeShell:
     """The SSH server; ``start`` binds, ``close`` stops."""
@@ -74,11 +67,14 @@ class NodeShell:
         state: SimState,
         hooks: SimGuestHooks,
         *,
+        current: Callable[[], SimState] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         stdin_wait: float = 2.0,
     ) -> None:
         self.state = state
+        # The live state: the control API's restart swaps the server's state object.
+        self._current = current or (lambda: state)
         self.cli = NodeCli(state, hooks)
         key_dir = Path(state.dir) / "nodeshell"
         self.host_key = ensure_ed25519_key(key_dir / "ssh_host_ed25519_key", "root@sim-node")
@@ -113,6 +109,7 @@ class NodeShell:
         """Run one exec request and send output and exit status back."""
         try:
             stdin = read_stdin(channel, self.stdin_wait)
+            self.cli.state = self._current()
             result = self.cli.run(command, stdin)
             if result.stdout:
                 channel.sendall(result.stdout.encode())
@@ -140,7 +137,9 @@ class NodeShellService:
 
     def start(self, sim: Any) -> dict[str, Any]:
         """Start on ``sim.state``; returns ``{"node_shell": {...}}`` for endpoint.json."""
-        self.shell = NodeShell(sim.state, self.hooks, host=self.host, port=self.port)
+        self.shell = NodeShell(
+            sim.state, self.hooks, current=lambda: sim.state, host=self.host, port=self.port
+        )
         return {"node_shell": self.shell.start()}
 
     def stop(self) -> None:

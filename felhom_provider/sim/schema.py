@@ -50,6 +50,12 @@ def _cidr(v: str, version: int) -> bool:
     return "/" in v and net.version == version
 
 
+def _ll_iface(v: str) -> bool:
+    """``fe80::…%iface`` (``verify_ip_with_ll_iface``)."""
+    addr, pct, iface = v.partition("%")
+    return bool(pct) and addr.lower().startswith("fe80:") and _ipv6(addr) and bool(iface)
+
+
 _LABEL = r"[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?"
 _DNS = re.compile(rf"^({_LABEL}\.)*{_LABEL}$")
 _TAG = re.compile(r"^[a-z0-9_][a-z0-9_\-+.]*$", re.IGNORECASE)
@@ -86,10 +92,20 @@ FORMATS: dict[str, Callable[[str], bool]] = {
     # pve-access-control: at most three levels (``a/b/c``).
     "pve-poolid": lambda v: re.fullmatch(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+){0,2}", v) is not None,
     "pve-lxc-mp-string": lambda v: re.search(r"[\x00-\x1f]", v) is None,
+    # pve-common JSONSchema.pm pve_parse_startup_order: [order=]N, up=N, down=N.
+    "pve-startup-order": lambda v: all(
+        re.fullmatch(r"(order=)?\d+|up=\d+|down=\d+", p) for p in v.split(",") if p.strip()
+    ),
+    # pve-container LXC.pm verify_nameserver_list: IPs, link-local IPv6 with %iface.
+    "lxc-ip-with-ll-iface-list": lambda v: all(
+        _ipv4(p) or _ipv6(p) or _ll_iface(p) for p in _SPLIT.split(v.strip()) if p
+    ),
 }
 _FORMAT_ERRORS = {
     "mac-addr": "value does not look like a valid unicast MAC address",
     "pve-vmid-list": "value does not look like a valid VMID list",
+    "pve-startup-order": "unable to parse startup options",
+    "lxc-ip-with-ll-iface-list": "value does not look like a valid IP address",
 }
 
 

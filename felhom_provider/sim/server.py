@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from felhom_provider.sim import routes, schema
+from felhom_provider.sim import backup, routes, schema
 from felhom_provider.sim.auth import AGENT_TOKEN, ROOT, WEAK_TOKEN
 from felhom_provider.sim.certs import ensure_cert
 from felhom_provider.sim.clock import Clock, ManualClock, ScaledClock
@@ -322,6 +322,10 @@ class SimServer:
                     "macs": _macs(ct.nets()),
                     "lock": ct.lock,
                     "template": ct.is_template,
+                    "onboot": ct.conf.get("onboot") == "1",
+                    "protection": ct.conf.get("protection") == "1",
+                    "pool": state.pools.pool_of(ct.vmid),
+                    "pending": sorted(ct.pending),
                 }
                 for ct in sorted(state.cts.values(), key=lambda c: c.vmid)
             ]
@@ -361,6 +365,17 @@ class SimServer:
     def advance(self, seconds: float) -> int:
         """Advance a manual clock and run what became due."""
         return self.state.advance(seconds)
+
+    def node_reboot(self) -> str:
+        """Reboot the simulated node (``POST /_sim/node/reboot``); the ``startall`` UPID."""
+        return self.state.node_reboot()
+
+    def break_docker(self, volid: str) -> None:
+        """Make a backup archive the "Docker is broken" variant
+        (``POST /_sim/archives/docker-broken``; needs the guest model)."""
+        from felhom_provider.sim.guest import variants  # noqa: PLC0415 (optional extension)
+
+        backup.rewrite_archive_guest(self.state, volid, variants.break_docker)
 
 
 def _macs(nets: dict[str, str]) -> list[str]:

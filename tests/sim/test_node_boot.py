@@ -12,7 +12,7 @@ from felhom_provider.sim.clock import DEFAULT_DURATIONS, ManualClock
 from felhom_provider.sim.node_boot import parse_startup
 from felhom_provider.sim.server import SimServer
 from tests.conftest import proxmox_for
-from tests.sim.helpers import exitstatus, make_archive, restore, task_log
+from tests.sim.helpers import error_of, exitstatus, make_archive, restore, task_log
 
 FLEET: dict[int, dict[str, Any]] = {
     501: {"onboot": 1, "startup": "order=2"},
@@ -97,3 +97,26 @@ def test_reboot_control_endpoint_and_failed_start(sim: SimServer) -> None:
     assert sim.state.wait_idle()
     assert _running(sim) == {501, 502, 504}
     assert "Starting CT 505 failed: startup for container '505' failed" in task_log(root, sim, upid)
+
+
+@pytest.mark.parametrize(
+    ("params", "errors"),
+    [
+        ({"startup": "order=x"}, {"startup": "unable to parse startup options"}),
+        ({"startup": "first"}, {"startup": "unable to parse startup options"}),
+        (
+            {"nameserver": "dns.example"},
+            {"nameserver": "value does not look like a valid IP address"},
+        ),
+    ],
+)
+def test_startup_and_nameserver_formats(
+    sim: SimServer, sim_root: Any, params: dict[str, Any], errors: dict[str, str]
+) -> None:
+    archive = make_archive(sim_root, sim)
+    assert exitstatus(sim_root, sim, restore(sim_root, sim, archive, 510, rootfs="local-lvm:8"))
+    exc = error_of(sim_root.nodes(sim.state.node).lxc(510).config.put, **params)
+    assert (exc.status_code, exc.errors) == (400, errors)
+    sim_root.nodes(sim.state.node).lxc(510).config.put(
+        startup="2,up=10", nameserver="127.0.0.53 fe80::1%eth0"
+    )

@@ -82,8 +82,13 @@ def test_pending_item_shape_and_revert(sim: SimServer, running: Any) -> None:
     assert items["mp0"]["delete"] == 1 and items["mp0"]["value"].startswith("local-lvm:")
     assert items["digest"]["value"] == ct.config.get()["digest"]
     assert "[pve:pending]" in sim.state.cts[141].text()
+    audit = {c["vmid"]: c for c in sim.audit()["cts"]}
+    assert audit[141]["pending"] == ["delete", "nameserver"]
+    sim.restart()  # the pending section is part of the pct.conf on disk
+    ct = proxmox_for(sim, "agent").nodes(sim.state.node).lxc(141)
+    assert {i["key"] for i in ct.pending.get() if "pending" in i} == {"nameserver"}
     ct.config.put(revert="nameserver,mp0")
-    assert _pending_keys(running, sim) == {}
+    assert _pending_keys(proxmox_for(sim, "agent"), sim) == {}
 
 
 @pytest.mark.parametrize(

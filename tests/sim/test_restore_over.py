@@ -74,3 +74,16 @@ def test_destroy_unreferenced_disks(sim: SimServer, sim_root: Any, unreferenced:
     assert exitstatus(sim_root, sim, upid) == "OK"
     assert (sim.state.storage.get(orphan.volid) is None) == unreferenced
     assert sim.state.storage.get("local-lvm:vm-141-disk-0") is None
+
+
+def test_restoring_a_privileged_archive_needs_sys_modify(
+    sim: SimServer, sim_root: Any, sim_client: Any
+) -> None:
+    archive = make_archive(sim_root, sim, 9001, unprivileged=0, features="nesting=1")
+    upid = restore(sim_client, sim, archive, 150, rootfs="local-lvm:8")
+    assert exitstatus(sim_client, sim, upid) == (
+        "unable to restore CT 150 - Permission check failed (/, Sys.Modify)"
+    )
+    assert 150 not in sim.state.cts
+    upid = restore(sim_root, sim, archive, 150, rootfs="local-lvm:8")
+    assert exitstatus(sim_root, sim, upid) == "OK"

@@ -147,3 +147,18 @@ def test_pct_push_pull_and_hostname_at_next_start(
         assert _run(client, "hostname") == (0, "cust-b\n")
     finally:
         client.close()
+
+
+def test_node_shell_and_sshd_follow_a_reloaded_state(
+    guest_sim: SimServer, node: NodeShellClient, static_guest: int
+) -> None:
+    key = _key()
+    ok(node.pct_exec(401, "sh", "-c", SETUP, stdin=_line(key)))
+    guest_sim.reload_state()  # what POST /_sim/restart does: the API daemon died
+    ok(node.pct_exec(401, "sh", "-c", "echo after > /root/after.txt"))
+    assert "/root/after.txt" in guest_sim.state.cts[401].guest["fs"]
+    client = _login(guest_sim, key)
+    try:
+        assert _run(client, "cat /root/after.txt") == (0, "after\n")
+    finally:
+        client.close()

@@ -99,6 +99,24 @@ def read_stdin(channel: paramiko.Channel, wait: float) -> str:
     return data.decode("utf-8", "replace")
 
 
+class ExecSession(paramiko.ServerInterface):
+    """A server session that allows ``session`` channels and serves each exec request on a
+    thread with ``run(channel, command)``; subclasses decide who may log in."""
+
+    def __init__(self, run: Callable[[paramiko.Channel, str], None]) -> None:
+        self._run = run
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        if kind == "session":
+            return paramiko.common.OPEN_SUCCEEDED
+        return paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        text = command.decode("utf-8", "replace")
+        threading.Thread(target=self._run, args=(channel, text), daemon=True).start()
+        return True
+
+
 def public_line(key: paramiko.PKey) -> str:
     """``<type> <base64>`` as in known_hosts and authorized_keys."""
     return f"{key.get_name()} {key.get_base64()}"
