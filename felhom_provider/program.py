@@ -16,51 +16,31 @@ import pulumi
 
 from felhom_provider.errors import ConfigError
 from felhom_provider.resources._guest_check import check_guest
-from felhom_provider.resources.golden_image import GoldenImage, GoldenImageArgs, check_golden
-from felhom_provider.resources.guest import FelhomGuest, FelhomGuestArgs, MountArgs
+from felhom_provider.resources._validate import Checker
+from felhom_provider.resources.golden_image import (
+    GOLDEN_EXPORT,
+    GoldenImage,
+    GoldenImageArgs,
+    check_golden,
+)
+from felhom_provider.resources.guest import FelhomGuest, FelhomGuestArgs
 from felhom_provider.settings import (
     KEY_TOKEN_SECRET,
     NAMESPACE,
     ConfigGetter,
+    ProviderSettings,
     as_mapping,
     decode,
     parse_settings,
     require_str,
 )
+from felhom_provider.spec.golden import GOLDEN
+from felhom_provider.spec.guest import COMPUTED as GUEST_COMPUTED
+from felhom_provider.spec.guest import GUEST
+from felhom_provider.spec.stack import STACK
 
 KEY_GOLDEN = f"{NAMESPACE}:golden"
 KEY_GUESTS = f"{NAMESPACE}:guests"
-KEY_PROTECT = f"{NAMESPACE}:protect"
-
-# Guest config keys (camelCase, as in the stack file) -> resource inputs (snake_case).
-GUEST_KEYS = {
-    "name": "name",
-    "hostname": "hostname",
-    "node": "node",
-    "cores": "cores",
-    "memory": "memory_mib",
-    "swap": "swap_mib",
-    "rootfsStorage": "rootfs_storage",
-    "rootfsGiB": "rootfs_gib",
-    "mounts": "mounts",
-    "bridge": "bridge",
-    "vmid": "pinned_vmid",
-    "tags": "tags",
-}
-BUILD_KEYS = {
-    "template": "template",
-    "hostname": "hostname",
-    "rootfsStorage": "rootfs_storage",
-    "rootfsGiB": "rootfs_gib",
-    "cores": "cores",
-    "memory": "memory_mib",
-    "bridge": "bridge",
-    "archiveStorage": "archive_storage",
-    "buildVmid": "build_vmid",
-    "retain": "retain",
-    "revision": "revision",
-}
-_INPUT_TO_KEY = {v: k for k, v in GUEST_KEYS.items()} | {"size_gib": "sizeGiB"}
 # Stands in for the archive while validating guests whose archive is not known yet.
 _PLACEHOLDER_ARCHIVE = "local:backup/placeholder.tar.zst"
 
@@ -78,7 +58,8 @@ class GoldenSource:
 
 @dataclass(frozen=True)
 class ProgramConfig:
-    """The validated stack config of one customer stack."""
+    """The validated stack config of one customer stack (``stack``: the ``spec.stack``
+    keys, checked and defaulted, without the namespace)."""
 
     project: str
     stack: str
@@ -86,20 +67,23 @@ class ProgramConfig:
     golden: GoldenSource
     guests: tuple[tuple[str, FelhomGuestArgs], ...]
     protect: bool
+    settings: Mapping[str, Any]
 
 
-def owner_marker(project: str, stack: str, name: str) -> str:
-    """The ownership marker ``<project>/<stack>/<name>`` (design §2.10)."""
-    return f"{project}/{stack}/{name}"
+def owner_marker(project: str, stack: str, name: str, stack_id: str | None = None) -> str:
+    """The ownership marker ``[<stackId>:]<project>/<stack>/<name>`` (design §2.10).
+
+    The stack id (``felhom:stackId``, random, set once) tells apart two stacks of the same
+    name in two backends; a resource keeps its first marker, so a renamed stack keeps its
+    guests.
+    """
+    base = f"{project}/{stack}/{name}"
+    return f"{stack_id}:{base}" if stack_id else base
 
 
-def _config_field(prefix: str, failure_property: str) -> str:
-    """``mounts[0].size_gib`` -> ``felhom:guests[2].mounts[0].sizeGiB``."""
-    parts = []
-    for part in failure_property.split("."):
-        base, bracket, rest = part.partition("[")
-        parts.append(_INPUT_TO_KEY.get(base, base) + (bracket + rest if bracket else ""))
-    return f"{prefix}.{'.'.join(parts)}"
+def _first_failure(prefix: str, failures: list[Any], sep: str = ".") -> ConfigError:
+    failure = failures[0]
+    return ConfigError(f"{prefix}{sep}{failure.property}", failure.reason.split(": ", 1)[-1])
 
 
 def _golden(raw: Any, owner: str, node: str) -> GoldenSource:
@@ -110,9 +94,10 @@ def _golden(raw: Any, owner: str, node: str) -> GoldenSource:
     if len(chosen) != 1:
         raise ConfigError(KEY_GOLDEN, "set exactly one of build, archive or fromStack")
     if chosen[0] == "archive":
-        archive = require_str(KEY_GOLDEN, obj, "archive")
-        if ":" not in archive:
-            raise ConfigError(f"{KEY_GOLDEN}.archive", "must be a volume id <storage>:<volume>")
+        try:
+            archive = GUEST.by_key["archive"].validate(obj["archive"])
+        except ValueError as exc:
+            raise ConfigError(f"{KEY_GOLDEN}.archive", str(exc)) from None
         return GoldenSource("archive", archive=archive)
     if chosen[0] == "fromStack":
         ref = decode(f"{KEY_GOLDEN}.fromStack", obj["fromStack"])
@@ -125,63 +110,97 @@ def _golden(raw: Any, owner: str, node: str) -> GoldenSource:
             output=require_str(f"{KEY_GOLDEN}.fromStack", ref, "output", default="goldenImage"),
         )
     key = f"{KEY_GOLDEN}.build"
-    build = as_mapping(key, obj["build"])
-    unknown = sorted(set(build) - set(BUILD_KEYS))
+    build = dict(as_mapping(key, obj["build"]))
+    unknown = sorted(set(build) - set(GOLDEN.keys(stack_only=True)))
     if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}", f"unknown key (known: {sorted(BUILD_KEYS)})")
-    values: dict[str, Any] = {"owner": owner, "node": str(build.get("node", node))}
-    for cfg_key, arg in BUILD_KEYS.items():
-        if cfg_key in build:
-            values[arg] = build[cfg_key]
-    result = check_golden({}, {"name": "golden", **values})
+        raise ConfigError(
+            f"{key}.{unknown[0]}", f"unknown key (known: {GOLDEN.keys(stack_only=True)})"
+        )
+    result = check_golden({}, {"name": "golden", "owner": owner, "node": node, **build})
     if result.failures:
-        failure = result.failures[0]
-        inv = {v: k for k, v in BUILD_KEYS.items()}
-        reason = failure.reason.split(": ", 1)[-1]
-        raise ConfigError(f"{key}.{inv.get(failure.property, failure.property)}", reason)
-    checked = {k: v for k, v in result.inputs.items() if k != "name"}
-    return GoldenSource("build", build=GoldenImageArgs(**checked))
+        raise _first_failure(key, result.failures)
+    return GoldenSource("build", build=GoldenImageArgs(dict(result.inputs)))
 
 
-def _guest(index: int, raw: Any, project: str, stack: str, node: str) -> FelhomGuestArgs:
+def _guest(
+    index: int, raw: Any, project: str, stack: str, shared: Mapping[str, Any]
+) -> dict[str, Any]:
     prefix = f"{KEY_GUESTS}[{index}]"
     obj = as_mapping(prefix, raw)
-    unknown = sorted(set(obj) - set(GUEST_KEYS))
+    known = GUEST.keys(stack_only=True)
+    unknown = sorted(set(obj) - set(known))
     if unknown:
-        raise ConfigError(f"{prefix}.{unknown[0]}", f"unknown key (known: {sorted(GUEST_KEYS)})")
+        raise ConfigError(f"{prefix}.{unknown[0]}", f"unknown key (known: {known})")
     name = require_str(prefix, obj, "name")
-    props: dict[str, Any] = {"owner": owner_marker(project, stack, name), "node": node}
-    props["archive"] = _PLACEHOLDER_ARCHIVE
-    for cfg_key, arg in GUEST_KEYS.items():
-        if cfg_key in obj:
-            props[arg] = obj[cfg_key]
-    mounts = props.get("mounts")
-    if isinstance(mounts, list):
-        props["mounts"] = [
-            {("size_gib" if k == "sizeGiB" else k): v for k, v in as_mapping(prefix, m).items()}
-            for m in mounts
-        ]
+    props = {k: v for k, v in shared.items() if k != "stackId"}
+    props.update({"archive": _PLACEHOLDER_ARCHIVE, **obj})
+    props["owner"] = owner_marker(project, stack, name, shared.get("stackId"))
     result = check_guest({}, props)
     if result.failures:
-        failure = result.failures[0]
-        reason = failure.reason.split(": ", 1)[-1]
-        raise ConfigError(_config_field(prefix, failure.property), reason)
-    checked = result.inputs
-    return FelhomGuestArgs(
-        owner=checked["owner"],
-        node=checked["node"],
-        archive=_PLACEHOLDER_ARCHIVE,
-        hostname=checked["hostname"],
-        cores=checked["cores"],
-        memory_mib=checked["memory_mib"],
-        swap_mib=checked["swap_mib"],
-        rootfs_storage=checked["rootfs_storage"],
-        rootfs_gib=checked["rootfs_gib"],
-        mounts=tuple(MountArgs(**m) for m in checked["mounts"]),
-        bridge=checked["bridge"],
-        pinned_vmid=checked.get("pinned_vmid"),
-        tags=tuple(checked["tags"]),
-    )
+        raise _first_failure(prefix, result.failures)
+    return dict(result.inputs)
+
+
+def _stack_keys(get: ConfigGetter, settings: ProviderSettings) -> dict[str, Any]:
+    """The ``spec.stack`` keys, checked; the host-key check must be possible here."""
+    raw = {f.key: decode(f"{NAMESPACE}:{f.key}", get(f"{NAMESPACE}:{f.key}")) for f in STACK.fields}
+    checker = Checker(raw)
+    values = checker.walk(STACK)
+    if checker.failures:
+        raise _first_failure(NAMESPACE, checker.failures, ":")
+    has_shell = settings.node_shell is not None
+    if values.get("hostKeyCheck") is None:
+        values["hostKeyCheck"] = "both" if has_shell else "handshake"
+    if values["hostKeyCheck"] != "handshake" and not has_shell:
+        raise ConfigError(
+            f"{NAMESPACE}:hostKeyCheck",
+            f"{values['hostKeyCheck']} reads keys over the node shell: configure felhom:nodeShell "
+            "or use handshake",
+        )
+    return values
+
+
+def _cross_check(guests: list[dict[str, Any]], golden: GoldenSource, has_shell: bool) -> None:
+    """Rules across guests: unique names, hostnames, static addresses, MACs and VMIDs; no
+    VMID in the golden build's reserved range; SSH keys need the node shell."""
+    seen: dict[str, int] = {}
+    reserved = golden.build.values.get("reservedVmids") if golden.build else None
+    for index, g in enumerate(guests):
+        prefix = f"{KEY_GUESTS}[{index}]"
+        net = g.get("network") or {}
+        ip = net.get("ip", "dhcp")
+        for label, value in (
+            ("name", g["name"]),
+            ("hostname", g["hostname"]),
+            ("network.ip", None if ip == "dhcp" else ip.split("/", 1)[0]),
+            (
+                "network.ip6",
+                None if net.get("ip6") in (None, "auto", "dhcp") else net["ip6"].split("/", 1)[0],
+            ),
+            ("network.mac", net.get("mac")),
+            ("vmid", g.get("vmid")),
+            ("import", g.get("import")),
+        ):
+            if value is None:
+                continue
+            slot = f"vmid:{value}" if label in ("vmid", "import") else f"{label}:{value}"
+            if slot in seen:
+                raise ConfigError(
+                    f"{prefix}.{label}", f"{value!r} is used twice (also guest {seen[slot]})"
+                )
+            seen[slot] = index
+        vmid = g.get("vmid") or g.get("import")
+        if reserved and vmid is not None and reserved["first"] <= vmid <= reserved["last"]:
+            raise ConfigError(
+                f"{prefix}.vmid",
+                f"{vmid} is in the golden build's reserved range "
+                f"{reserved['first']}..{reserved['last']}",
+            )
+        if (g.get("sshAuthorizedKeys") or g.get("operatorSshAuthorizedKeys")) and not has_shell:
+            raise ConfigError(
+                f"{prefix}.sshAuthorizedKeys",
+                "SSH keys are written over the node shell (pct exec): configure felhom:nodeShell",
+            )
 
 
 def load_program_config(
@@ -200,69 +219,44 @@ def load_program_config(
 
     settings = parse_settings(get_but_the_secret)
     node = settings.pve.node
-    golden = _golden(get(KEY_GOLDEN), owner_marker(project, stack, "golden"), node)
+    stack_keys = _stack_keys(get, settings)
+    stack_id = stack_keys.get("stackId")
+    golden = _golden(get(KEY_GOLDEN), owner_marker(project, stack, "golden", stack_id), node)
     raw_guests = decode(KEY_GUESTS, get(KEY_GUESTS))
     if raw_guests is None:
         raw_guests = []
     if not isinstance(raw_guests, list):
         raise ConfigError(KEY_GUESTS, "must be a list of guests")
-    guests: list[tuple[str, FelhomGuestArgs]] = []
-    seen: dict[str, str] = {}
-    for index, raw in enumerate(raw_guests):
-        args = _guest(index, raw, project, stack, node)
-        name = args.owner.rsplit("/", 1)[-1]
-        for label, value in (("name", name), ("hostname", args.hostname)):
-            if f"{label}:{value}" in seen:
-                raise ConfigError(f"{KEY_GUESTS}[{index}].{label}", f"{value!r} is used twice")
-            seen[f"{label}:{value}"] = name
-        guests.append((name, args))
-    protect = decode(KEY_PROTECT, get(KEY_PROTECT))
-    if protect is None:
-        protect = True
-    if not isinstance(protect, bool):
-        raise ConfigError(KEY_PROTECT, "must be true or false")
-    return ProgramConfig(project, stack, node, golden, tuple(guests), protect)
+    shared = {
+        "node": node,
+        "protection": stack_keys["protect"],
+        "operatorSshAuthorizedKeys": stack_keys["sshAuthorizedKeys"],
+        "hostKeyCheck": stack_keys["hostKeyCheck"],
+        "restarts": stack_keys["restarts"],
+        "stackId": stack_id,
+    }
+    checked = [_guest(i, raw, project, stack, shared) for i, raw in enumerate(raw_guests)]
+    _cross_check(checked, golden, settings.node_shell is not None)
+    guests = tuple(
+        (g["name"], FelhomGuestArgs({k: v for k, v in g.items() if k != "archive"}))
+        for g in checked
+    )
+    return ProgramConfig(project, stack, node, golden, guests, stack_keys["protect"], stack_keys)
 
 
-#: ``goldenImage`` export key -> ``GoldenImage`` output (camelCase for other tooling).
-_GOLDEN_EXPORT = {
-    "archive": "archive",
-    "goldenMac": "golden_mac",
-    "goldenHostname": "golden_hostname",
-    "features": "features",
-    "sizeBytes": "size_bytes",
-    "createdAt": "created_at",
-    "dockerDriver": "docker_driver",
-    "opensshVersion": "openssh_version",
-    "retain": "retain",
-}
-#: ``guests.<name>`` export key -> ``FelhomGuest`` output.
-_GUEST_EXPORT = {
-    "vmid": "vmid",
-    "node": "node",
-    "hostname": "hostname",
-    "mac": "mac",
-    "ipv4": "ipv4",
-    "hostKeys": "host_keys",
-    "archive": "archive",
-    "state": "state",
-    "cores": "cores",
-    "memoryMiB": "memory_mib",
-    "swapMiB": "swap_mib",
-    "rootfsGiB": "rootfs_gib",
-    "mounts": "mounts",
-    "tags": "tags",
-    "owner": "owner",
-}
+#: The ``guests.<name>`` export: every guest input and computed output, same names.
+_GUEST_EXPORT = tuple(dict.fromkeys((*GUEST_COMPUTED, *(f.key for f in GUEST.fields if f.output))))
 
 
-def _export(resource: pulumi.Resource, keys: Mapping[str, str]) -> pulumi.Output[dict[str, Any]]:
-    """One output holding ``{export key: the resource's output}``."""
-    return pulumi.Output.all(**{key: getattr(resource, attr) for key, attr in keys.items()})
+def _export(resource: pulumi.Resource, keys: tuple[str, ...]) -> pulumi.Output[dict[str, Any]]:
+    """One output holding ``{key: the resource's output of that name}`` (unset ones left out)."""
+    return pulumi.Output.all(**{key: getattr(resource, key) for key in keys}).apply(
+        lambda o: {k: v for k, v in o.items() if v is not None}
+    )
 
 
 def _golden_export(image: GoldenImage) -> pulumi.Output[dict[str, Any]]:
-    return _export(image, _GOLDEN_EXPORT).apply(lambda o: {"source": "build", **o})
+    return _export(image, GOLDEN_EXPORT).apply(lambda o: {"source": "build", **o})
 
 
 def _archive_from(value: Any, stack: str, output: str) -> str:
@@ -276,18 +270,7 @@ def _archive_from(value: Any, stack: str, output: str) -> str:
 
 
 def _guest_export(guest: FelhomGuest) -> pulumi.Output[dict[str, Any]]:
-    def shape(o: dict[str, Any]) -> dict[str, Any]:
-        mounts = o["mounts"] or []
-        return {
-            **o,
-            "mounts": [
-                {"storage": m["storage"], "sizeGiB": m["size_gib"], "path": m["path"]}
-                for m in mounts
-            ],
-            "tags": o["tags"] or [],
-        }
-
-    return _export(guest, _GUEST_EXPORT).apply(shape)
+    return _export(guest, _GUEST_EXPORT)
 
 
 def declare(cfg: ProgramConfig) -> tuple[pulumi.Output[Any], dict[str, pulumi.Output[Any]]]:

@@ -12,12 +12,15 @@ Nothing here is pickled into state: the provider builds a ``ProviderSettings`` i
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from felhom_provider.errors import ConfigError
+from felhom_provider.pve.endpoint import check_url
 
 NAMESPACE = "felhom"
 KEY_PVE = f"{NAMESPACE}:pve"
@@ -25,6 +28,11 @@ KEY_TOKEN_SECRET = f"{NAMESPACE}:pveTokenSecret"
 KEY_NODE_SHELL = f"{NAMESPACE}:nodeShell"
 KEY_GUEST_SSH_PORT = f"{NAMESPACE}:guestSshPort"
 KEY_LIMITS = f"{NAMESPACE}:limits"
+
+_TOKEN_ID = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9._-]+![A-Za-z][A-Za-z0-9._-]*")
+_NODE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 ConfigGetter = Callable[[str], Any]
 """Looks a fully qualified config key up; returns None when it is not set."""
@@ -134,6 +142,8 @@ def require_str(key: str, obj: Mapping[str, Any], name: str, *, default: str | N
         raise ConfigError(f"{key}.{name}", "is required")
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{key}.{name}", "must be a non-empty string")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ConfigError(f"{key}.{name}", "contains a control character (newline, tab, ...)")
     return value.strip()
 
 
@@ -173,11 +183,9 @@ def _parse_pve(raw: Any, secret: Any, timeout_s: float) -> PveSettings:
     if raw is None:
         raise ConfigError(KEY_PVE, "is required (endpoint, node, tokenId and a TLS trust setting)")
     obj = as_mapping(KEY_PVE, raw)
-    endpoint = require_str(KEY_PVE, obj, "endpoint")
-    if not endpoint.startswith("https://"):
-        raise ConfigError(f"{KEY_PVE}.endpoint", "must be an https:// URL")
+    endpoint = check_url(require_str(KEY_PVE, obj, "endpoint"), f"{KEY_PVE}.endpoint")
     token_id = require_str(KEY_PVE, obj, "tokenId")
-    if "!" not in token_id or "@" not in token_id.split("!", 1)[0]:
+    if not _TOKEN_ID.fullmatch(token_id):
         raise ConfigError(f"{KEY_PVE}.tokenId", "must look like user@realm!tokenname")
     fingerprint = optional_str(KEY_PVE, obj, "tlsFingerprint")
     ca_bundle = optional_str(KEY_PVE, obj, "caBundle")
@@ -201,9 +209,18 @@ def _parse_pve(raw: Any, secret: Any, timeout_s: float) -> PveSettings:
         )
     if not isinstance(secret, str):
         raise ConfigError(KEY_TOKEN_SECRET, "must be a string")
+    # Pasted from a file it often ends in CR/LF, which http.client refuses in a header (and
+    # would put the secret into the error text): strip it; any other control character is
+    # refused without showing the value.
+    secret = secret.strip()
+    if not secret or any(ord(c) < 0x20 or ord(c) == 0x7F for c in secret):
+        raise ConfigError(KEY_TOKEN_SECRET, "is empty or contains a control character")
+    node = require_str(KEY_PVE, obj, "node")
+    if not _NODE.fullmatch(node):
+        raise ConfigError(f"{KEY_PVE}.node", f"{node!r} is not a PVE node name")
     return PveSettings(
-        endpoint=endpoint.rstrip("/"),
-        node=require_str(KEY_PVE, obj, "node"),
+        endpoint=endpoint,
+        node=node,
         token_id=token_id,
         token_secret=Secret(secret),
         tls_fingerprint_sha256=fingerprint,
@@ -217,15 +234,34 @@ def _parse_node_shell(raw: Any) -> NodeShellSettings | None:
     if raw is None:
         return None
     obj = as_mapping(KEY_NODE_SHELL, raw)
-    host_key = require_str(KEY_NODE_SHELL, obj, "hostKey")
-    if len(host_key.split()) < 2:
-        raise ConfigError(f"{KEY_NODE_SHELL}.hostKey", "must be a key line: '<type> <base64>'")
+    unknown = sorted(set(obj) - {"host", "port", "user", "hostKey", "privateKeyPath"})
+    if unknown:
+        raise ConfigError(f"{KEY_NODE_SHELL}.{unknown[0]}", "unknown key")
+    values = {k: require_str(KEY_NODE_SHELL, obj, k) for k in ("host", "hostKey", "privateKeyPath")}
+    values["user"] = require_str(KEY_NODE_SHELL, obj, "user", default="root")
+    for key, value in values.items():
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in str(obj.get(key, value))):
+            raise ConfigError(f"{KEY_NODE_SHELL}.{key}", "contains a control character")
+    host = values["host"]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST.fullmatch(host):
+            raise ConfigError(
+                f"{KEY_NODE_SHELL}.host", f"{host!r} is not a host name or IP"
+            ) from None
+    if not _USER.fullmatch(values["user"]):
+        raise ConfigError(f"{KEY_NODE_SHELL}.user", f"{values['user']!r} is not a user name")
+    # The pinned key must be a real key of a type the shell can pin (type and blob agree).
+    from felhom_provider.guest.hostkeys import parse_public_key  # noqa: PLC0415
+
+    parse_public_key(values["hostKey"], field=f"{KEY_NODE_SHELL}.hostKey")
     return NodeShellSettings(
-        host=require_str(KEY_NODE_SHELL, obj, "host"),
+        host=host,
         port=as_int(f"{KEY_NODE_SHELL}.port", obj.get("port", 22), minimum=1, maximum=65535),
-        user=require_str(KEY_NODE_SHELL, obj, "user", default="root"),
-        host_key=host_key,
-        private_key_path=require_str(KEY_NODE_SHELL, obj, "privateKeyPath"),
+        user=values["user"],
+        host_key=values["hostKey"],
+        private_key_path=values["privateKeyPath"],
     )
 
 

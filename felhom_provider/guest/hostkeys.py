@@ -128,3 +128,48 @@ def probe_host_keys(
         found[key.get_name()] = fingerprint(key)
         log.debug("%s:%s offers %s %s", host, port, key.get_name(), found[key.get_name()])
     return found
+
+
+def public_key_line(key: paramiko.PKey) -> str:
+    """``<type> <base64>``: the key as ``/etc/ssh/ssh_host_*_key.pub`` holds it (no comment)."""
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+def probe_public_keys(
+    host: str,
+    port: int = 22,
+    timeout: float = 10.0,
+    algorithms: Sequence[str] = PROBE_ALGORITHMS,
+) -> dict[str, str]:
+    """``{key_type: "<type> <base64>"}`` for every host key the server offers (no login).
+
+    Like :func:`probe_host_keys` (same handshakes, same errors) but with the full public
+    keys, so that ``known_hosts`` lines can be written from them.
+    """
+    found: dict[str, str] = {}
+    for algorithm in algorithms:
+        try:
+            transport, key = handshake(host, port, timeout, [algorithm])
+        except IncompatiblePeer:
+            continue
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise HostKeyError(
+                f"no SSH handshake with {host}:{port} ({algorithm}): {exc or type(exc).__name__}",
+                host=host,
+                port=port,
+            ) from exc
+        transport.close()
+        found[key.get_name()] = public_key_line(key)
+    return found
+
+
+def line_fingerprint(line: str) -> str:
+    """The ``SHA256:…`` fingerprint of a public-key line ``<type> <base64> [comment]``."""
+    parts = line.split()
+    if len(parts) < 2:
+        raise ValueError(f"not a public key line: {line[:40]!r}")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"public key base64 does not decode: {exc}") from None
+    return fingerprint_blob(blob)

@@ -114,6 +114,21 @@ class PveClient(PveTransport):
         body = {**values, "delete": to_delete or None, "digest": digest}
         self._call("PUT", _LXC + "/config", {"vmid": vmid}, body, idempotent=not allocates)
 
+    def in_pool(self, pool: str, vmid: int) -> bool:
+        """``GET /pools?poolid=<pool>``: whether CT ``vmid`` is a member of ``pool``."""
+        data = self._call("GET", "/pools", None, {"poolid": pool})
+        entries = data if isinstance(data, list) else [data]
+        return any(
+            int(m.get("vmid", -1)) == vmid
+            for entry in entries
+            for m in (entry or {}).get("members") or []
+        )
+
+    def set_pool(self, pool: str, vmid: int) -> None:
+        """``PUT /pools`` with ``allow-move``: move CT ``vmid`` into ``pool`` (PVE 8.1+ API;
+        ``Pool.Allocate`` on the pool, and ``VM.Allocate`` on the guest)."""
+        self._call("PUT", "/pools", None, {"poolid": pool, "vms": str(vmid), "allow-move": 1})
+
     def resize(self, vmid: int, disk: str, size: str | SizeSpec) -> Upid:
         """``PUT …/resize`` (``resize`` task); ``size`` like ``16G`` or ``+2G``."""
         return self._task("PUT", _LXC + "/resize", vmid, "resize", disk=disk, size=str(size))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,41 @@ from felhom_provider.pve.tls import normalize_fingerprint
 # a slow success into a lost answer (proxmoxer's 5 s default; community.proxmox#45).
 PVE_LOCK_WAIT_S = 10.0
 DEFAULT_PORT = 8006
+
+
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+
+
+def check_url(url: str, field: str = "pve.endpoint") -> str:
+    """``https://host[:port]`` and nothing else; returns it without a trailing ``/``.
+
+    User info, a path, a query or a fragment would be silently ignored by the client (it
+    builds ``/api2/json/…`` itself), so they are refused instead of dropped.
+    """
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        raise ConfigError(field, "contains a space or control character")
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(field, f"has an invalid port: {url!r}") from None
+    host = parts.hostname or ""
+    if parts.scheme != "https" or not host:
+        raise ConfigError(field, f"expected https://host[:port], got {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(field, "must not carry user info (the token authenticates)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(field, f"must be https://host[:port] without path or query: {url!r}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST.fullmatch(host) or len(host) > 253:
+            raise ConfigError(field, f"{host!r} is not a host name or IP address") from None
+    if port == 0:
+        raise ConfigError(field, "port 0 is not a port")
+    return url.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -39,9 +76,7 @@ class PveEndpoint:
     connect_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ConfigError("pve.endpoint", f"expected https://host[:port], got {self.url!r}")
+        check_url(self.url)
         if "!" not in self.token_id or "@" not in self.token_id.split("!", 1)[0]:
             raise ConfigError("pve.tokenId", f"expected USER@REALM!TOKENID, got {self.token_id!r}")
         if not self.token_secret:

@@ -82,6 +82,8 @@ def guest_bringup_privileges(
     archive_owner_vmid: int | None,
     bridge: str = "vmbr0",
     sdn_zone: str = "localnetwork",
+    vlan: int | None = None,
+    pool: str | None = None,
 ) -> dict[str, set[str]]:
     """What a token needs to restore, configure, start, inspect and destroy one guest.
 
@@ -89,7 +91,12 @@ def guest_bringup_privileges(
     ``VM.Config.*`` of the keys the restore passes, ``VM.PowerMgmt``, ``VM.Audit``; archive
     access via ``Datastore.AllocateSpace`` on the backup storage plus ``VM.Backup`` on the
     archive's owner (``Storage.pm`` ``check_volume_access``); ``Datastore.AllocateSpace`` on
-    each target storage; ``SDN.Use`` on the bridge (``GuestHelpers.pm`` ``check_vnet_access``).
+    each target storage; ``SDN.Use`` on the bridge (``GuestHelpers.pm`` ``check_vnet_access``),
+    on ``<bridge>/<tag>`` for a VLAN-tagged port. A ``pool`` needs ``Pool.Allocate`` on
+    ``/pool/<pool>`` (``API2/LXC.pm`` ``create_vm`` calls ``check_perm_modify`` on the pool,
+    which ``RPCEnvironment.pm`` answers with ``Pool.Allocate`` or ``Permissions.Modify``).
+    ``protection``, ``onboot`` and ``startup`` are options (``VM.Config.Options``), DNS keys
+    network (``VM.Config.Network``): both are in the set already.
     """
     vm_path = f"/vms/{vmid}" if vmid is not None else "/vms"
     required: dict[str, set[str]] = {
@@ -106,6 +113,10 @@ def guest_bringup_privileges(
         f"/storage/{backup_storage}": {"Datastore.AllocateSpace"},
         f"/sdn/zones/{sdn_zone}/{bridge}": {"SDN.Use"},
     }
+    if vlan is not None:
+        required[f"/sdn/zones/{sdn_zone}/{bridge}/{vlan}"] = {"SDN.Use"}
+    if pool is not None:
+        required[f"/pool/{pool}"] = {"Pool.Allocate"}
     for storage in storages:
         required.setdefault(f"/storage/{storage}", set()).add("Datastore.AllocateSpace")
     if archive_owner_vmid is not None:

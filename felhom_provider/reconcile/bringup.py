@@ -1,33 +1,41 @@
 """Guest bring-up (``FelhomGuest``): create, read, update and delete one customer guest.
 
 create = verify archive -> adopt a leftover of ours, or allocate a VMID and restore in ONE
-call -> read back and verify -> start -> DHCP lease -> SSH host keys. Every mutating step is
-journaled; any failure undoes the journal in reverse (stop, destroy with purge, wait) and
-raises with the journal attached (design §2.3, §2.9, §2.10).
+call -> read back and verify -> start -> DHCP lease (or the static address) -> SSH host keys
+-> authorized keys -> protection. Every mutating step is journaled; any failure undoes the
+journal in reverse (stop, destroy with purge, wait) and raises with the journal attached
+(design §2.3, §2.9, §2.10). With ``import`` the create adopts an existing CT instead.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
-from functools import partial
 
-from felhom_provider.errors import FelhomError, HostKeyError, OwnershipError, VerificationError
+from felhom_provider.errors import (
+    NotFoundError,
+    OwnershipError,
+    VerificationError,
+)
 from felhom_provider.pve.permissions import guest_bringup_privileges
-from felhom_provider.pve.props import parse_pct_conf
+from felhom_provider.pve.props import as_bool, parse_pct_conf, split_tags
 from felhom_provider.reconcile import locks
-from felhom_provider.reconcile.apply import Applier, lease_of
-from felhom_provider.reconcile.engine_base import EngineBase
-from felhom_provider.reconcile.hostkeys import HostKeys
-from felhom_provider.reconcile.journal import Journal
-from felhom_provider.reconcile.model import GuestSpec, GuestState, owner_of
+from felhom_provider.reconcile.access import sync_keys
+from felhom_provider.reconcile.apply import Applier
+from felhom_provider.reconcile.guest_update import GuestUpdates
+from felhom_provider.reconcile.hostkeys import VerifiedKeys
+from felhom_provider.reconcile.model import (
+    FELHOM_TAG,
+    GuestSpec,
+    GuestState,
+    marker_for,
+    owner_of,
+    owner_tag,
+)
 from felhom_provider.reconcile.observe import mac_of, state_from
 from felhom_provider.reconcile.plan import check_archive_config
-from felhom_provider.reconcile.ports import HostKeyProbe, Progress, PveApi, ShellLike
+from felhom_provider.reconcile.ports import Progress
 from felhom_provider.reconcile.provision import Run, adopt, config_or_none, restore
 from felhom_provider.reconcile.readback import verify_readback
-from felhom_provider.reconcile.update_plan import plan_update
 
 # vzdump names archives vzdump-lxc-<vmid>-<date>; restore checks VM.Backup on that vmid.
 _ARCHIVE_OWNER_RE = re.compile(r"vzdump-lxc-(\d+)-")
@@ -42,60 +50,14 @@ def required_privileges(spec: GuestSpec) -> dict[str, set[str]]:
         backup_storage=spec.archive.partition(":")[0],
         archive_owner_vmid=int(owner.group(1)) if owner else None,
         bridge=spec.bridge,
+        vlan=spec.network.get("vlan"),
+        pool=spec.pool,
     )
 
 
-class GuestEngine(EngineBase):
-    """Brings customer guests up from the golden archive with the API token only.
-
-    ``shell`` is the optional node shell, used only for the host-key fallback (design §2.4).
-    ``progress`` receives one line per step; the resources show them in ``pulumi up``.
-    ``clock``/``sleep`` drive every deadline, so tests never wait on the wall clock.
-    """
-
-    def __init__(
-        self,
-        client: PveApi,
-        shell: ShellLike | None = None,
-        *,
-        guest_ssh_port: int = 22,
-        progress: Progress | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        probe: HostKeyProbe | None = None,
-        restores_per_node: int = locks.DEFAULT_RESTORES_PER_NODE,
-        lease_timeout_s: float = 120.0,
-        hostkey_timeout_s: float = 60.0,
-        task_timeout_s: float = 600.0,
-        poll_s: float = 1.0,
-        vmid_attempts: int = 5,
-    ) -> None:
-        super().__init__(
-            client,
-            progress,
-            clock=clock,
-            sleep=sleep,
-            task_timeout_s=task_timeout_s,
-            lease_timeout_s=lease_timeout_s,
-            poll_s=poll_s,
-            vmid_attempts=vmid_attempts,
-        )
-        self.shell = shell
-        self.guest_ssh_port = guest_ssh_port
-        self.restores_per_node = restores_per_node
-        self.keys = HostKeys(
-            shell,
-            probe,
-            port=guest_ssh_port,
-            clock=clock,
-            sleep=sleep,
-            timeout_s=hostkey_timeout_s,
-            poll_s=poll_s,
-        )
-
-    def _run(self, spec: GuestSpec, verb: str) -> Run:
-        journal = Journal(f"{verb} guest {spec.name} ({spec.owner})")
-        return Run(spec=spec, journal=journal, say=self._say_for(spec.name))
+class GuestEngine(GuestUpdates):
+    """The guest engine: create (restore or import), read, update (``GuestUpdates``) and
+    delete; construction and the shared steps are in ``GuestCore``."""
 
     # -- create ---------------------------------------------------------------------------
 
@@ -138,6 +100,8 @@ class GuestEngine(EngineBase):
                 guest=spec.name,
                 step=run.step,
             )
+        if spec.import_ is not None:
+            return self._import(run, applier, spec.import_)
         run.step = "adopt"
         vmid = adopt(run, applier)
         if vmid is None:
@@ -158,57 +122,77 @@ class GuestEngine(EngineBase):
             )
         mac = mac_of(config)
         say(f"CT {vmid} verified: fresh MAC {mac} (golden {facts.mac}), hostname {spec.hostname}")
-        return self._bring_online(run, applier, vmid, mac=mac, old_keys=None)
+        ip, keys = self._bring_online(run, applier, vmid, mac=mac, old_keys=None)
+        return self._finish(run, vmid, ip, keys, fresh=True)
 
-    def _bring_online(
-        self, run: Run, applier: Applier, vmid: int, *, mac: str, old_keys: dict[str, str] | None
-    ) -> GuestState:
-        """Start (if stopped), wait for the lease, make sure host keys exist, observe."""
+    def _import(self, run: Run, applier: Applier, vmid: int) -> GuestState:
+        """Adopt an existing CT as it is (``import``): mark it ours, restart nothing.
+
+        A CT whose marker names another owner is refused. The marker and our tags are
+        fast-plug writes; everything else stays as found and becomes the state, so the next
+        ``up`` applies only the declared differences.
+        """
         spec, say = run.spec, run.say
-        run.step = "start"
-        if str(self.client.status(vmid).get("status", "")) != "running":
-            entry = run.journal.begin(
-                "start", {"vmid": vmid}, undo={"op": "stop", "node": spec.node, "vmid": vmid}
-            )
-            say(f"starting CT {vmid}")
-            result = applier.run("vzstart", vmid, "start", partial(self.client.start, vmid))
-            run.journal.done(entry, str(getattr(result, "exitstatus", "OK")))
-        run.step = "lease"
-        say(f"waiting up to {self.lease_timeout_s:.0f}s for a DHCP lease on {mac}")
-        ip = self._lease(vmid, mac)
-        if not ip:
+        run.step, run.vmid = "import", vmid
+        config = config_or_none(applier, vmid)
+        if config is None:
             raise VerificationError(
-                f"CT {vmid} got no DHCP lease for {mac} within {self.lease_timeout_s:.0f}s",
+                f"CT {vmid} to import does not exist", guest=spec.name, vmid=vmid, step="import"
+            )
+        found = owner_of(config)
+        if found not in (None, spec.owner):
+            raise OwnershipError(
+                f"CT {vmid} carries owner {found!r}, not {spec.owner!r}: another stack or "
+                "resource manages it; not importing",
                 guest=spec.name,
                 vmid=vmid,
-                step=run.step,
+                step="import",
             )
-        run.journal.record("lease", {"vmid": vmid, "mac": mac}, result=ip)
-        say(f"lease {ip}")
-        run.step = "host-keys"
-        keys = self.keys.ensure(vmid, ip, run.journal, say, guest=spec.name)
-        if old_keys and keys != old_keys:
-            raise HostKeyError(
-                f"CT {vmid} now offers different SSH host keys than recorded",
-                guest=spec.name,
-                vmid=vmid,
-                step=run.step,
+        if found is None:
+            say(f"importing CT {vmid}: writing the ownership marker and tags (no restart)")
+            rest = str(config.get("description") or "")
+            tags = sorted({*split_tags(config.get("tags")), FELHOM_TAG, owner_tag(spec.owner)})
+            self.client.put_config(
+                vmid,
+                # The marker only: the CT was not restored from our archive, so no archive line.
+                description=f"{marker_for(spec.owner)}\n{rest}",
+                tags=";".join(tags),
+                digest=config.get("digest"),
             )
-        say("ready; host keys " + ", ".join(f"{k} {v}" for k, v in sorted(keys.items())))
+            run.journal.record("import", {"vmid": vmid})
+        running = str(self.client.status(vmid).get("status", "")) == "running"
+        if running and spec.authorized_keys:
+            # A file in the guest, not PVE config: written now so the state does not claim
+            # keys the guest lacks (no restart; a stopped CT gets them at the next update).
+            sync_keys(self.shell, vmid, spec.authorized_keys, run.journal, say, guest=spec.name)
+        config = self.client.get_config(vmid)
+        ip = self._address(vmid, config) if running else None
+        keys = (
+            VerifiedKeys(self.keys.observe(vmid, ip, spec.host_key_check))
+            if running
+            else VerifiedKeys({})
+        )
         return state_from(
             vmid,
             spec.node,
-            self.client.get_config(vmid),
-            status="running",
+            config,
+            status="running" if running else "stopped",
             ipv4=ip,
-            host_keys=keys,
+            host_keys=keys.fingerprints,
+            public_keys=keys.public,
             owner=spec.owner,
+            ssh_port=self.guest_ssh_port,
         )
 
-    # -- read / update / delete -------------------------------------------------------------
+    # -- read / delete ----------------------------------------------------------------------
 
-    def read(self, vmid: int, owner: str) -> GuestState | None:
-        """Observe a guest; None when it is gone; OwnershipError when the VMID is not ours."""
+    def read(self, vmid: int, owner: str, host_key_check: str = "handshake") -> GuestState | None:
+        """Observe a guest; None when it is gone; OwnershipError when the VMID is not ours.
+
+        Host keys are read as ``host_key_check`` says; when they cannot be read now (the
+        guest is stopped or unreachable) the state has none and the resource keeps the last
+        verified ones, marked as not re-checked.
+        """
         config = config_or_none(self._applier(self._progress), vmid)
         if config is None:
             return None
@@ -219,64 +203,21 @@ class GuestEngine(EngineBase):
                 step="read",
             )
         status = str(self.client.status(vmid).get("status", ""))
-        ip = lease_of(self.client.interfaces(vmid), mac_of(config)) if status == "running" else None
-        keys = self.keys.probe_once(ip) if ip else {}
+        ip = self._address(vmid, config) if status == "running" else None
+        public = self.keys.observe(vmid, ip, host_key_check) if status == "running" else {}
+        keys = VerifiedKeys(public)
         node = str(getattr(self.client, "node", "") or "")
-        return state_from(vmid, node, config, status=status, ipv4=ip, host_keys=keys, owner=owner)
-
-    def update(self, vmid: int, spec: GuestSpec, old: GuestState) -> GuestState:
-        """Apply in-place changes (cores, memory, swap, hostname, tags, rootfs grow, mounts).
-
-        A running guest is rebooted when a change takes full effect only at start; the
-        progress log says so. Errors carry the journal; applied steps are not reverted
-        (each one leaves a valid guest).
-        """
-        run = self._run(spec, "update")
-        with locks.serialised(spec.owner):
-            try:
-                return self._update(run, vmid, old)
-            except FelhomError as exc:
-                exc.context.setdefault("guest", spec.name)
-                exc.context.setdefault("step", run.step)
-                exc.journal = run.journal  # type: ignore[attr-defined]
-                raise
-
-    def _update(self, run: Run, vmid: int, old: GuestState) -> GuestState:
-        spec, say, applier = run.spec, run.say, self._applier(run.say)
-        run.step, run.vmid = "observe", vmid
-        config = self.client.get_config(vmid)
-        if owner_of(config) not in (spec.owner, old.owner):
-            raise OwnershipError(f"CT {vmid} carries owner {owner_of(config)!r}", vmid=vmid)
-        running = str(self.client.status(vmid).get("status", "")) == "running"
-        steps = plan_update(config, spec, running=running)
-        if not steps:
-            say("no in-place changes needed")
-        for step in steps:
-            run.step = step.kind
-            entry = run.journal.begin(step.kind, {"vmid": vmid, **step.params})
-            say(step.reason)
-            if step.kind == "config":
-                self.client.put_config(vmid, **step.params)
-            elif step.kind == "resize":
-                disk, size = str(step.params["disk"]), str(step.params["size"])
-                applier.run("resize", vmid, "resize", partial(self.client.resize, vmid, disk, size))
-            else:
-                self._reboot(applier, vmid)
-            run.journal.done(entry)
-        if any(step.kind == "reboot" for step in steps):
-            mac = mac_of(self.client.get_config(vmid))
-            return self._bring_online(run, applier, vmid, mac=mac, old_keys=old.host_keys)
-        return self.read(vmid, spec.owner) or old
-
-    def _reboot(self, applier: Applier, vmid: int) -> None:
-        """Clean shutdown (stop when it does not finish), then start."""
-        try:
-            applier.run(
-                "vzshutdown", vmid, "shutdown", partial(self.client.shutdown, vmid, timeout=60)
-            )
-        except FelhomError:
-            applier.run("vzstop", vmid, "stop", partial(self.client.stop, vmid))
-        applier.run("vzstart", vmid, "start", partial(self.client.start, vmid))
+        return state_from(
+            vmid,
+            node,
+            config,
+            status=status,
+            ipv4=ip,
+            host_keys=keys.fingerprints,
+            public_keys=keys.public,
+            owner=owner,
+            ssh_port=self.guest_ssh_port,
+        )
 
     def delete(self, vmid: int, owner: str) -> None:
         """Stop, destroy with purge, verify gone. A missing guest counts as deleted.
@@ -286,5 +227,16 @@ class GuestEngine(EngineBase):
 
         say = self._say_for(owner)
         with locks.serialised(owner):
+            self._unprotect(vmid, owner, say)
             if not self._applier(say).destroy(vmid, owner):
                 say(f"CT {vmid} already gone")
+
+    def _unprotect(self, vmid: int, owner: str, say: Progress) -> None:
+        """A deliberate destroy clears PVE's protection flag first (only on our own CT)."""
+        try:
+            config = self.client.get_config(vmid)
+        except NotFoundError:
+            return
+        if owner_of(config) == owner and as_bool(config.get("protection", 0)):
+            say(f"clearing PVE protection on CT {vmid} for a deliberate destroy")
+            self.client.put_config(vmid, protection=0, digest=config.get("digest"))

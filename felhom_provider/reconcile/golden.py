@@ -159,10 +159,25 @@ class GoldenEngine(EngineBase):
                 say(f"destroying build CT {vmid} left by an earlier, interrupted build")
                 applier.destroy(vmid, spec.owner)
 
+    def _free_build_vmid(self, spec: GoldenSpec, taken: set[int]) -> int:
+        """The lowest VMID of ``reservedVmids`` no CT uses (customer guests may not pin one
+        there, so an archive's ``vzdump-lxc-<vmid>`` never names a customer guest)."""
+        used = {int(ct["vmid"]) for ct in self.client.list_lxc()} | taken
+        first, last = int(spec.reserved_vmids["first"]), int(spec.reserved_vmids["last"])
+        for vmid in range(first, last + 1):
+            if vmid not in used:
+                return vmid
+        raise VerificationError(
+            f"no free VMID in reservedVmids {first}..{last} for the build CT; widen the range",
+            step="create",
+        )
+
     def _create(self, spec: GoldenSpec, journal: Journal, say: Progress) -> int:
         """Root ``pct create`` over the node shell; re-roll the VMID when it is taken."""
+        tried: set[int] = set()
         for attempt in range(1, self.vmid_attempts + 1):
-            vmid = spec.build_vmid or int(self.client.next_vmid())
+            vmid = spec.build_vmid or self._free_build_vmid(spec, tried)
+            tried.add(vmid)
             argv = recipe.create_argv(spec, vmid)
             entry = journal.begin(
                 "create",
@@ -220,17 +235,22 @@ class GoldenEngine(EngineBase):
         notes = recipe.notes_line(spec.owner, driver, openssh)
         params = {"storage": spec.archive_storage, "mode": "stop", "compress": "zstd"}
         entry = b.journal.begin("vzdump", {"vmid": vmid, **params, "remove": 0, "notes": notes})
-        result = b.applier.run(
+        upid = b.applier.dispatch(
             "vzdump",
             vmid,
-            "vzdump",
             partial(self.client.vzdump, vmid, spec.archive_storage, "stop", "zstd", notes=notes),
         )
+        result = b.applier.wait(upid, "vzdump")
+        # The archive this task wrote, by name from its own log: never "the newest backup of
+        # the VMID", which could be someone else's (and would get our delete undo).
+        archive = recipe.archive_from_log(self.client.task_log(upid, limit=0), spec.archive_storage)
         items = self.client.storage_content(spec.archive_storage, content="backup", vmid=vmid)
-        if not items:
-            raise VerificationError(f"vzdump of CT {vmid} left no archive", vmid=vmid)
-        item = max(items, key=lambda i: (int(i.get("ctime") or 0), str(i.get("volid"))))
-        archive = str(item["volid"])
+        item = next((i for i in items if str(i.get("volid")) == archive), None)
+        if archive is None or item is None:
+            raise VerificationError(
+                f"vzdump task {upid} of CT {vmid} names no archive on {spec.archive_storage}",
+                vmid=vmid,
+            )
         entry.undo = {"op": "delete_volume", "storage": spec.archive_storage, "volid": archive}
         b.journal.done(entry, {"archive": archive, "exitstatus": getattr(result, "exitstatus", "")})
         return archive, item

@@ -7,6 +7,8 @@ lets the engine journal each step by name.
 
 from __future__ import annotations
 
+from typing import Any
+
 from felhom_provider.reconcile.model import GoldenSpec
 
 #: Docker's apt repository for Debian 13 (docs.docker.com "Install Docker Engine on Debian").
@@ -54,24 +56,33 @@ def create_argv(spec: GoldenSpec, vmid: int) -> list[str]:
         "--features", "nesting=1,keyctl=1",
         "--rootfs", f"{spec.rootfs_storage}:{spec.rootfs_gib}",
         "--cores", str(spec.cores),
-        "--memory", str(spec.memory_mib),
+        "--memory", str(spec.memory),
         "--net0", f"name=eth0,bridge={spec.bridge},ip=dhcp",
         "--onboot", "0",
         "--description", f"felhom-owner={spec.owner}",
     ]  # fmt: skip
 
 
+#: apt never asks (a debconf prompt would hang ``pct exec`` until its timeout).
+APT = "DEBIAN_FRONTEND=noninteractive apt-get -y -q"
+
+
+def _apt(args: str) -> tuple[str, ...]:
+    # A shell only for the environment assignment; every argument here is a constant.
+    return ("sh", "-c", f"{APT} {args}")
+
+
 def docker_install() -> list[Step]:
     """Seed §2 step 2: ca-certificates and curl, Docker's keyring and repository, the engine."""
     return [
-        ("apt-update", ("apt-get", "update"), None),
-        ("apt-prereqs", ("apt-get", "install", "-y", "ca-certificates", "curl"), None),
+        ("apt-update", _apt("update"), None),
+        ("apt-prereqs", _apt("install ca-certificates curl"), None),
         ("keyring-dir", ("install", "-m", "0755", "-d", "/etc/apt/keyrings"), None),
         ("keyring", ("curl", "-fsSL", DOCKER_GPG_URL, "-o", DOCKER_KEYRING), None),
         ("keyring-readable", ("chmod", "a+r", DOCKER_KEYRING), None),
         ("docker-repo", ("tee", DOCKER_SOURCES_PATH), DOCKER_SOURCES),
-        ("apt-update-docker", ("apt-get", "update"), None),
-        ("docker-install", ("apt-get", "install", "-y", *DOCKER_PACKAGES), None),
+        ("apt-update-docker", _apt("update"), None),
+        ("docker-install", _apt("install " + " ".join(DOCKER_PACKAGES)), None),
     ]
 
 
@@ -101,7 +112,13 @@ def identity_clean() -> list[Step]:
         ("machine-id", ("truncate", "-s", "0", "/etc/machine-id"), None),
         ("dbus-machine-id", ("rm", "-f", "/var/lib/dbus/machine-id"), None),
         ("dbus-link", ("ln", "-sf", "/etc/machine-id", "/var/lib/dbus/machine-id"), None),
-        ("dhcp-leases", _sh("rm -rf /var/lib/dhcp/* /var/lib/dhclient/*"), None),
+        ("dhcp-leases", _sh("rm -rf /var/lib/dhcp/* /var/lib/dhclient/* /var/lib/dhcpcd/*"), None),
+        # systemd-networkd's DHCP client keeps its leases and DUID here.
+        ("networkd-state", _sh("rm -rf /var/lib/systemd/network/*"), None),
+        # dockerd's engine id (``docker info`` ID): every guest would report the same.
+        ("docker-engine-id", ("rm", "-f", "/var/lib/docker/engine-id"), None),
+        # No key of the build may log in to a customer guest; keys come from the stack.
+        ("root-ssh", ("rm", "-rf", "/root/.ssh"), None),
         ("random-seed", ("rm", "-f", "/var/lib/systemd/random-seed",
                          "/var/lib/systemd/credential.secret"), None),
         ("tmp-files", _sh("rm -rf /tmp/* /var/tmp/*"), None),
@@ -110,6 +127,18 @@ def identity_clean() -> list[Step]:
         # Last, so nothing above logs into a fresh file afterwards.
         ("logs", _sh("rm -rf /var/log/*"), None),
     ]  # fmt: skip
+
+
+def archive_from_log(lines: list[dict[str, Any]], storage: str) -> str | None:
+    """The volid of the archive a vzdump task wrote, from its log line
+    ``INFO: creating vzdump archive '/…/dump/<name>'`` (pve-manager ``VZDump.pm``)."""
+    for line in lines:
+        text = str(line.get("t", ""))
+        marker = "creating vzdump archive '"
+        if marker in text:
+            path = text.split(marker, 1)[1].split("'", 1)[0]
+            return f"{storage}:backup/{path.rsplit('/', 1)[-1]}"
+    return None
 
 
 def notes_line(owner: str, docker_driver: str, openssh_version: str) -> str:

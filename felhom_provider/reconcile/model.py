@@ -8,29 +8,19 @@ round-trip through JSON-safe dicts (ints stay ints) because they travel in Pulum
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from felhom_provider.errors import ConfigError
+from felhom_provider.spec.field import Table
+from felhom_provider.spec.golden import GOLDEN, RESERVED_FIRST, RESERVED_LAST
+from felhom_provider.spec.guest import GUEST
 
 #: Prefix of the ownership marker written into a guest's description (design §2.10).
 MARKER_PREFIX = "felhom-owner="
 #: Tag every guest made by this engine carries (PVE tags: ``[a-z0-9_][a-z0-9_\-+.]*``).
 FELHOM_TAG = "felhom"
-
-# PVE's ``dns-name`` format, lower case: the hostname becomes /etc/hostname and the DHCP
-# client's announced name, so it must compare stably.
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOSTNAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
-# pve-common JSONSchema ``pve-tag``.
-_TAG_RE = re.compile(r"^[a-z0-9_][a-z0-9_\-+.]*$")
-_STORAGE_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9\-_.]*$")
-_BRIDGE_RE = re.compile(r"^[-_.\w]+$")
-# pve-container: vmid 100..999999999.
-VMID_MIN, VMID_MAX = 100, 999_999_999
-MAX_MOUNTS = 256
 
 
 def marker_for(owner: str) -> str:
@@ -52,122 +42,112 @@ def owner_tag(owner: str) -> str:
     return f"felhom-{hashlib.sha256(owner.encode()).hexdigest()[:12]}"
 
 
-def _require(cond: bool, fld: str, problem: str) -> None:
-    if not cond:
-        raise ConfigError(fld, problem)
-
-
-def _positive_int(value: object, fld: str, *, minimum: int = 1) -> None:
-    _require(
-        isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
-        fld,
-        f"must be an integer >= {minimum}, got {value!r}",
-    )
-
-
-def _check_hostname(value: str, fld: str) -> None:
-    _require(
-        isinstance(value, str) and len(value) <= 253 and bool(_HOSTNAME_RE.match(value)),
-        fld,
-        f"must be a DNS name of lower-case labels (a-z, 0-9, '-'), got {value!r}",
-    )
-
-
-def _check_owner(value: str) -> None:
-    _require(
-        isinstance(value, str) and bool(value) and "\n" not in value and value == value.strip(),
-        "owner",
-        f"must be a non-empty single-line string such as project/stack/name, got {value!r}",
-    )
-
-
 @dataclass(frozen=True)
 class MountSpec:
-    """A data volume: ``mpN=<storage>:<size_gib>,mp=<path>``."""
+    """A data volume: ``mpN=<storage>:<size_gib>,mp=<path>`` (validated by the field table)."""
 
     storage: str
     size_gib: int
     path: str
 
-    def __post_init__(self) -> None:
-        _require(bool(_STORAGE_RE.match(self.storage or "")), "mounts.storage", "invalid id")
-        _positive_int(self.size_gib, "mounts.sizeGiB")
-        _require(
-            isinstance(self.path, str)
-            and self.path.startswith("/")
-            and self.path != "/"
-            and "," not in self.path
-            and "=" not in self.path,
-            "mounts.path",
-            f"must be an absolute path other than / without ',' or '=', got {self.path!r}",
-        )
-
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form."""
-        return asdict(self)
+        """JSON-safe form, keyed as the stack config and the outputs name them."""
+        return {"storage": self.storage, "sizeGiB": self.size_gib, "path": self.path}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MountSpec:
+    def from_dict(cls, data: Mapping[str, Any]) -> MountSpec:
         """Inverse of :meth:`to_dict`."""
-        return cls(str(data["storage"]), int(data["size_gib"]), str(data["path"]))
+        return cls(str(data["storage"]), int(data["sizeGiB"]), str(data["path"]))
 
 
-@dataclass(frozen=True)
+def _attrs_from(table: Table, props: Mapping[str, Any]) -> dict[str, Any]:
+    """``{attr: value}`` for every field set in ``props`` (lists become tuples, wire floats
+    become ints through the field's own validator)."""
+    values: dict[str, Any] = {}
+    for fld in table.fields:
+        raw = props.get(fld.key)
+        if raw is None:
+            continue
+        try:
+            value = fld.validate(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                fld.key + getattr(exc, "path", ""), getattr(exc, "reason", str(exc))
+            ) from None
+        values[fld.attr] = tuple(value) if isinstance(value, list) else value
+    return values
+
+
+@dataclass(frozen=True, kw_only=True)
 class GuestSpec:
-    """What one customer guest should be (the ``FelhomGuest`` inputs, normalised)."""
+    """What one customer guest should be: the ``FelhomGuest`` inputs, one attribute per
+    field of ``spec.guest.GUEST`` (the key in snake_case; ``import`` is ``import_``)."""
 
     name: str
     owner: str
     node: str
     archive: str
     hostname: str
-    cores: int
-    memory_mib: int
-    swap_mib: int
-    rootfs_storage: str
-    rootfs_gib: int
+    cores: int = 1
+    memory: int = 1024
+    swap: int = 512
+    cpulimit: float = 0
+    cpuunits: int = 100
+    rootfs_storage: str = "local-lvm"
+    rootfs_gib: int = 8
     mounts: tuple[MountSpec, ...] = ()
     bridge: str = "vmbr0"
+    network: Mapping[str, Any] = field(default_factory=lambda: {"ip": "dhcp"})
+    nameserver: tuple[str, ...] = ()
+    searchdomain: str | None = None
     vmid: int | None = None
-    unprivileged: bool = True
     tags: tuple[str, ...] = ()
+    onboot: bool = True
+    startup: Mapping[str, int] | None = None
+    pool: str | None = None
+    protection: bool = False
+    ssh_authorized_keys: tuple[str, ...] = ()
+    operator_ssh_authorized_keys: tuple[str, ...] = ()
+    host_key_check: str = "handshake"
+    restarts: str = "immediate"
+    import_: int | None = None
 
-    def __post_init__(self) -> None:
-        _require(bool(self.name), "name", "must not be empty")
-        _check_owner(self.owner)
-        _require(bool(self.node), "node", "must not be empty")
-        _require(":" in self.archive, "archive", f"must be a volid, got {self.archive!r}")
-        _check_hostname(self.hostname, "hostname")
-        _positive_int(self.cores, "cores")
-        _positive_int(self.memory_mib, "memory", minimum=16)
-        _positive_int(self.swap_mib, "swap", minimum=0)
-        _require(bool(_STORAGE_RE.match(self.rootfs_storage or "")), "rootfsStorage", "invalid")
-        _positive_int(self.rootfs_gib, "rootfsGiB")
-        _require(len(self.mounts) <= MAX_MOUNTS, "mounts", f"at most {MAX_MOUNTS}")
-        paths = [m.path for m in self.mounts]
-        _require(len(set(paths)) == len(paths), "mounts", "mount paths must be unique")
-        _require(bool(_BRIDGE_RE.match(self.bridge or "")), "bridge", "invalid bridge name")
-        if self.vmid is not None:
-            _require(
-                isinstance(self.vmid, int) and VMID_MIN <= self.vmid <= VMID_MAX,
-                "vmid",
-                f"must be in {VMID_MIN}..{VMID_MAX}, got {self.vmid!r}",
-            )
-        # An unprivileged guest is what keyctl/nesting in the archive are for (design §2.6);
-        # a privileged restore would need Sys.Modify and drops the features without root.
-        _require(self.unprivileged is True, "unprivileged", "only unprivileged guests")
-        for tag in self.tags:
-            _require(bool(_TAG_RE.match(tag)), "tags", f"invalid PVE tag {tag!r}")
+    @classmethod
+    def from_inputs(cls, props: Mapping[str, Any]) -> GuestSpec:
+        """The spec from checked inputs, walking the field table (ConfigError names a bad
+        field: the table's validators are the one place the rules live)."""
+        values = _attrs_from(GUEST, props)
+        values.setdefault("hostname", values.get("name"))
+        values["mounts"] = tuple(MountSpec.from_dict(m) for m in values.get("mounts", ()))
+        return cls(**values)
 
     @property
     def marker(self) -> str:
         """The ownership marker line for this guest."""
         return marker_for(self.owner)
 
+    @property
+    def static_ipv4(self) -> str | None:
+        """The static IPv4 address (no prefix), or None for DHCP."""
+        ip = str(self.network.get("ip", "dhcp"))
+        return None if ip == "dhcp" else ip.split("/", 1)[0]
 
-@dataclass(frozen=True)
+    @property
+    def authorized_keys(self) -> tuple[str, ...]:
+        """Operator keys first, then the customer's, each once."""
+        return tuple(dict.fromkeys((*self.operator_ssh_authorized_keys, *self.ssh_authorized_keys)))
+
+
+@dataclass(frozen=True, kw_only=True)
 class GuestState:
-    """What the engine observed about a guest after create/read/update (the outputs)."""
+    """What the engine observed about a guest after create/read/update (the outputs).
+
+    ``settings`` holds the other observed field-table values by key (``onboot``,
+    ``startup``, ``network``, ``nameserver``, ...). ``host_public_keys`` are the full key
+    lines (``ssh-ed25519 AAAA…``) and ``host_keys`` their fingerprints; when a refresh could
+    not re-check them, the last verified keys are kept and ``host_keys_verified`` is False.
+    ``pending_restart`` names fields changed in PVE that reach the guest at its next start.
+    """
 
     vmid: int
     node: str
@@ -176,37 +156,31 @@ class GuestState:
     ipv4: str | None
     status: str
     cores: int
-    memory_mib: int
-    swap_mib: int
+    memory: int
+    swap: int
     rootfs_gib: int
     mounts: tuple[MountSpec, ...]
     host_keys: dict[str, str]
     archive: str
     owner: str
     tags: tuple[str, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    host_public_keys: dict[str, str] = field(default_factory=dict)
+    host_keys_verified: bool = True
+    pending_restart: tuple[str, ...] = ()
+    ssh_port: int = 22
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (ints stay ints, tuples become lists)."""
-        return {
-            "vmid": self.vmid,
-            "node": self.node,
-            "hostname": self.hostname,
-            "mac": self.mac,
-            "ipv4": self.ipv4,
-            "status": self.status,
-            "cores": self.cores,
-            "memory_mib": self.memory_mib,
-            "swap_mib": self.swap_mib,
-            "rootfs_gib": self.rootfs_gib,
-            "mounts": [m.to_dict() for m in self.mounts],
-            "host_keys": dict(sorted(self.host_keys.items())),
-            "archive": self.archive,
-            "owner": self.owner,
-            "tags": list(self.tags),
-        }
+        data = asdict(self)
+        data["mounts"] = [m.to_dict() for m in self.mounts]
+        data["tags"] = list(self.tags)
+        data["pending_restart"] = list(self.pending_restart)
+        data["host_keys"] = dict(sorted(self.host_keys.items()))
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GuestState:
+    def from_dict(cls, data: Mapping[str, Any]) -> GuestState:
         """Inverse of :meth:`to_dict`; tolerates numbers that came back as floats or strings."""
         ipv4 = data.get("ipv4")
         return cls(
@@ -217,14 +191,21 @@ class GuestState:
             ipv4=str(ipv4) if ipv4 else None,
             status=str(data["status"]),
             cores=int(data["cores"]),
-            memory_mib=int(data["memory_mib"]),
-            swap_mib=int(data["swap_mib"]),
+            memory=int(data["memory"]),
+            swap=int(data["swap"]),
             rootfs_gib=int(data["rootfs_gib"]),
             mounts=tuple(MountSpec.from_dict(m) for m in data.get("mounts") or ()),
             host_keys={str(k): str(v) for k, v in (data.get("host_keys") or {}).items()},
             archive=str(data["archive"]),
             owner=str(data["owner"]),
             tags=tuple(str(t) for t in data.get("tags") or ()),
+            settings=dict(data.get("settings") or {}),
+            host_public_keys={
+                str(k): str(v) for k, v in (data.get("host_public_keys") or {}).items()
+            },
+            host_keys_verified=bool(data.get("host_keys_verified", True)),
+            pending_restart=tuple(str(k) for k in data.get("pending_restart") or ()),
+            ssh_port=int(data.get("ssh_port", 22)),
         )
 
 
@@ -245,30 +226,32 @@ class GoldenSpec:
     rootfs_storage: str = "local-lvm"
     rootfs_gib: int = 8
     cores: int = 2
-    memory_mib: int = 2048
+    memory: int = 2048
     bridge: str = "vmbr0"
     archive_storage: str = "local"
+    reserved_vmids: Mapping[str, int] = field(
+        default_factory=lambda: {"first": RESERVED_FIRST, "last": RESERVED_LAST}
+    )
     build_vmid: int | None = None
     retain: bool = False
+    revision: int = 1
 
     def __post_init__(self) -> None:
-        _require(bool(self.name), "name", "must not be empty")
-        _check_owner(self.owner)
-        _require(bool(self.node), "node", "must not be empty")
-        _require(":" in self.template, "template", f"must be a volid, got {self.template!r}")
-        _check_hostname(self.hostname, "hostname")
-        _require(bool(_STORAGE_RE.match(self.rootfs_storage or "")), "rootfsStorage", "invalid")
-        _positive_int(self.rootfs_gib, "rootfsGiB")
-        _positive_int(self.cores, "cores")
-        _positive_int(self.memory_mib, "memory", minimum=16)
-        _require(bool(_BRIDGE_RE.match(self.bridge or "")), "bridge", "invalid bridge name")
-        _require(bool(_STORAGE_RE.match(self.archive_storage or "")), "archiveStorage", "invalid")
-        if self.build_vmid is not None:
-            _require(
-                isinstance(self.build_vmid, int) and VMID_MIN <= self.build_vmid <= VMID_MAX,
+        if self.build_vmid is not None and not self.reserved(self.build_vmid):
+            raise ConfigError(
                 "buildVmid",
-                f"must be in {VMID_MIN}..{VMID_MAX}, got {self.build_vmid!r}",
+                f"{self.build_vmid} is outside reservedVmids "
+                f"{self.reserved_vmids['first']}..{self.reserved_vmids['last']}",
             )
+
+    def reserved(self, vmid: int) -> bool:
+        """True when ``vmid`` lies in the build CTs' reserved range."""
+        return int(self.reserved_vmids["first"]) <= vmid <= int(self.reserved_vmids["last"])
+
+    @classmethod
+    def from_inputs(cls, props: Mapping[str, Any]) -> GoldenSpec:
+        """The spec from checked inputs, walking the field table."""
+        return cls(**_attrs_from(GOLDEN, props))
 
     @property
     def marker(self) -> str:

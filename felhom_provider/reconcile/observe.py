@@ -16,6 +16,7 @@ from felhom_provider.pve.props import (
     split_tags,
 )
 from felhom_provider.reconcile.model import FELHOM_TAG, GuestState, MountSpec, owner_of, owner_tag
+from felhom_provider.reconcile.netconf import settings_from_config
 from felhom_provider.reconcile.plan import archive_of
 
 
@@ -42,14 +43,15 @@ class Observed:
 
     hostname: str
     cores: int
-    memory_mib: int
-    swap_mib: int
+    memory: int
+    swap: int
     rootfs_gib: int
     mounts: dict[int, MountSpec]
     tags: tuple[str, ...]
     running: bool
     owner: str | None
     net0: str
+    settings: dict[str, Any]
 
     @property
     def bridge(self) -> str | None:
@@ -60,17 +62,19 @@ class Observed:
     def from_state(cls, state: GuestState, bridge: str) -> Observed:
         """Mounts of a state are in ``mpN`` index order; ``net0`` is rebuilt from the MAC."""
         net0 = f"name=eth0,bridge={bridge},hwaddr={state.mac},ip=dhcp"
+        settings = dict(state.settings)
         return cls(
             hostname=state.hostname,
             cores=state.cores,
-            memory_mib=state.memory_mib,
-            swap_mib=state.swap_mib,
+            memory=state.memory,
+            swap=state.swap,
             rootfs_gib=state.rootfs_gib,
             mounts=dict(enumerate(state.mounts)),
             tags=tuple(state.tags),
             running=state.status == "running",
             owner=state.owner,
             net0=net0,
+            settings=settings,
         )
 
     @classmethod
@@ -79,14 +83,15 @@ class Observed:
         return cls(
             hostname=str(config.get("hostname", "")),
             cores=as_int(config.get("cores"), 1),
-            memory_mib=as_int(config.get("memory"), 512),
-            swap_mib=as_int(config.get("swap"), 512),
+            memory=as_int(config.get("memory"), 512),
+            swap=as_int(config.get("swap"), 512),
             rootfs_gib=round(volume_gib(config, "rootfs") or 0),
             mounts=mounts_from_config(config),
             tags=split_tags(config.get("tags")),
             running=running,
             owner=owner_of(config),
             net0=str(config.get("net0", "")),
+            settings=settings_from_config(config),
         )
 
 
@@ -112,6 +117,9 @@ def state_from(
     ipv4: str | None,
     host_keys: dict[str, str],
     owner: str,
+    public_keys: dict[str, str] | None = None,
+    ssh_port: int = 22,
+    pending: tuple[str, ...] = (),
 ) -> GuestState:
     """Build the outputs; our own tags (``felhom``, the owner hash) are left out of ``tags``
     so they compare equal to the resource's input."""
@@ -125,12 +133,16 @@ def state_from(
         ipv4=ipv4,
         status=status,
         cores=obs.cores,
-        memory_mib=obs.memory_mib,
-        swap_mib=obs.swap_mib,
+        memory=obs.memory,
+        swap=obs.swap,
         rootfs_gib=obs.rootfs_gib,
         mounts=tuple(obs.mounts[i] for i in sorted(obs.mounts)),
         host_keys=dict(sorted(host_keys.items())),
         archive=archive_of(config) or "",
         owner=obs.owner or owner,
         tags=tuple(sorted(t for t in obs.tags if t not in ours)),
+        settings=obs.settings,
+        host_public_keys=dict(sorted((public_keys or {}).items())),
+        ssh_port=ssh_port,
+        pending_restart=pending,
     )

@@ -15,7 +15,6 @@ from typing import Any
 from felhom_provider.errors import VerificationError
 from felhom_provider.pve.props import (
     Mount,
-    Net,
     as_bool,
     config_property,
     parse_features,
@@ -27,6 +26,7 @@ from felhom_provider.reconcile.model import (
     marker_for,
     owner_tag,
 )
+from felhom_provider.reconcile.netconf import boot_and_dns, net0_for
 
 #: Description line recording the archive a guest was restored from (read() reports it).
 ARCHIVE_PREFIX = "felhom-archive="
@@ -86,15 +86,6 @@ def desired_tags(spec: GuestSpec) -> tuple[str, ...]:
     return tuple(sorted({FELHOM_TAG, owner_tag(spec.owner), *spec.tags}))
 
 
-def net0_for(spec: GuestSpec, golden_net0: str | None) -> str:
-    """``net0`` for the restore: the golden's options minus ``hwaddr`` (fresh MAC, F1)."""
-    options = config_property({"net0": golden_net0}, "net0", default_key="name")
-    for key in ("hwaddr", "name", "bridge"):
-        options.pop(key, None)
-    ip = options.pop("ip", "dhcp")
-    return Net(name="eth0", bridge=spec.bridge, ip=ip, options=options).format()
-
-
 def mount_prop(mount: MountSpec) -> str:
     """``<storage>:<GiB>,mp=<path>``: PVE allocates a new volume of that size."""
     return Mount.new(mount.storage, mount.size_gib, mount.path).format()
@@ -120,7 +111,8 @@ def plan_restore(spec: GuestSpec, vmid: int, golden_cfg: Mapping[str, Any]) -> d
     Every identity and size override goes into the restore: ``net0`` without ``hwaddr`` (PVE
     fills a fresh ``BC:24:11:…``), ``hostname``, ``rootfs=<storage>:<GiB>`` (advanced restore
     mode allocates the disk at that size and ignores the archive's mount points), ``mpN``,
-    ``cores``/``memory``/``swap``, tags and the ownership marker. Never ``unique=1`` (it would
+    ``cores``/``memory``/``swap``, boot order (``onboot`` would otherwise be copied from the
+    golden build CT: 0), DNS, the pool, tags and the ownership marker. Never ``unique=1`` (it would
     discard the passed ``net0``, ``Create.pm`` ``sanitize_and_merge_config``) and never
     ``start=1`` (its ``vzstart`` UPID is lost).
     """
@@ -136,15 +128,18 @@ def plan_restore(spec: GuestSpec, vmid: int, golden_cfg: Mapping[str, Any]) -> d
         "ostemplate": spec.archive,
         "restore": 1,
         "hostname": spec.hostname,
-        "net0": net0_for(spec, golden_cfg.get("net0")),
+        "net0": net0_for(spec, golden_cfg.get("net0"), hwaddr=None),
         "rootfs": f"{spec.rootfs_storage}:{spec.rootfs_gib}",
         "cores": spec.cores,
-        "memory": spec.memory_mib,
-        "swap": spec.swap_mib,
+        "memory": spec.memory,
+        "swap": spec.swap,
         "unprivileged": 1,
+        **boot_and_dns(spec),
         "tags": ";".join(desired_tags(spec)),
         "description": describe(spec.owner, spec.archive),
     }
+    if spec.pool:
+        params["pool"] = spec.pool
     for index, mount in enumerate(spec.mounts):
         params[f"mp{index}"] = mount_prop(mount)
     return params

@@ -7,6 +7,7 @@ from typing import Any
 
 from felhom_provider.pve.props import as_bool, config_mount, config_property
 from felhom_provider.reconcile.model import GuestSpec, owner_of
+from felhom_provider.reconcile.netconf import boot_and_dns, settings_from_config
 from felhom_provider.reconcile.observe import Observed, volume_gib, volume_storage
 from felhom_provider.reconcile.plan import missing_features
 
@@ -31,6 +32,22 @@ def _mount_problems(spec: GuestSpec, config: Mapping[str, Any], obs: Observed) -
     return problems
 
 
+def _settings_problems(spec: GuestSpec, config: Mapping[str, Any]) -> list[str]:
+    """Boot order, DNS and the declared network, as PVE stored them."""
+    have = settings_from_config(config)
+    problems = []
+    network = {k: v for k, v in have["network"].items() if k != "mac" or "mac" in spec.network}
+    if network != dict(spec.network):
+        problems.append(f"network {network} != {dict(spec.network)}")
+    for key, want in boot_and_dns(spec).items():
+        got = config.get(key)
+        if str(got if got is not None else "") != str(want) and not (
+            key in ("cpulimit", "cpuunits") and have[key] == want
+        ):
+            problems.append(f"{key} {got!r} != {want!r}")
+    return problems
+
+
 def verify_readback(
     spec: GuestSpec, config: Mapping[str, Any], golden_mac: str | None
 ) -> list[str]:
@@ -48,6 +65,7 @@ def verify_readback(
         problems.append(f"net0 kept the golden MAC {mac} (F1)")
     if net0.get("bridge") != spec.bridge:
         problems.append(f"net0 bridge {net0.get('bridge')!r} != {spec.bridge!r}")
+    problems += _settings_problems(spec, config)
     if str(config.get("hostname", "")) != spec.hostname:
         problems.append(f"hostname {config.get('hostname')!r} != {spec.hostname!r} (F2)")
     obs = Observed.from_config(config, running=False)
@@ -60,8 +78,8 @@ def verify_readback(
     problems += _mount_problems(spec, config, obs)
     for key, want, have_v in (
         ("cores", spec.cores, obs.cores),
-        ("memory", spec.memory_mib, obs.memory_mib),
-        ("swap", spec.swap_mib, obs.swap_mib),
+        ("memory", spec.memory, obs.memory),
+        ("swap", spec.swap, obs.swap),
     ):
         if have_v != want:
             problems.append(f"{key} {have_v} != {want}")

@@ -2,7 +2,7 @@
 
 ``felhom:rollout: {maxParallel, pauseOnFailure}`` (default one at a time, pause on failure).
 The Pulumi engine calls ``update`` of several guests in threads of ONE provider process per
-``pulumi up`` (DESIGN §2.9), so a process-wide registry keyed by stack is exactly "this run".
+``pulumi up`` (design §2.9), so a process-wide registry keyed by stack is exactly "this run".
 Like ``locks``, it lives at module level because provider objects are pickled.
 
 After a failed roll with ``pauseOnFailure``, every later roll of that stack in this process

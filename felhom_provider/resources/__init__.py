@@ -5,6 +5,6 @@ that dill pickles them by reference into state (design §5.1).
 """
 
 from felhom_provider.resources.golden_image import GoldenImage, GoldenImageArgs
-from felhom_provider.resources.guest import FelhomGuest, FelhomGuestArgs, MountArgs
+from felhom_provider.resources.guest import FelhomGuest, FelhomGuestArgs
 
-__all__ = ["FelhomGuest", "FelhomGuestArgs", "GoldenImage", "GoldenImageArgs", "MountArgs"]
+__all__ = ["FelhomGuest", "FelhomGuestArgs", "GoldenImage", "GoldenImageArgs"]

@@ -14,6 +14,8 @@ from typing import Any
 from pulumi.dynamic import DiffResult
 from pulumi.output import Unknown
 
+from felhom_provider.spec.field import Change, Table
+
 PROVIDER_KEY = "__provider"
 
 
@@ -21,12 +23,23 @@ PROVIDER_KEY = "__provider"
 class DiffTable:
     """Which input keys replace the resource and which are updated in place.
 
-    Every input key must be in exactly one of the two sets; output-only keys (VMID, MAC,
-    ...) are in neither and are never compared.
+    Every compared input key is in exactly one of the two sets; ``observed`` keys (PVE
+    fills them when unset, e.g. the VMID) only differ when the new input is set; output-only
+    keys and ``fixed`` ones (set at create, e.g. the ownership marker) are never compared.
     """
 
     replace: frozenset[str]
     update: frozenset[str]
+    observed: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_table(cls, table: Table) -> DiffTable:
+        """The diff rules a field table declares."""
+        return cls(
+            replace=table.of(Change.REPLACE),
+            update=table.of(Change.LIVE) | table.of(Change.RESTART) | table.of(Change.REFUSED),
+            observed=frozenset(f.key for f in table.fields if f.observed),
+        )
 
     def __post_init__(self) -> None:
         both = self.replace & self.update
@@ -74,6 +87,8 @@ def changed_keys(table: DiffTable, olds: Mapping[str, Any], news: Mapping[str, A
     changed = []
     for key in sorted(table.inputs):
         new = news.get(key)
+        if new is None and key in table.observed:
+            continue
         if is_unknown(new) or canonical(olds.get(key)) != canonical(new):
             changed.append(key)
     return changed

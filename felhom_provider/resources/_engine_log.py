@@ -22,8 +22,9 @@ _unavailable = False
 
 
 def resource_urn(owner: str, type_token: str) -> str | None:
-    """``urn:pulumi:<stack>::<project>::<type>::<name>`` from ``<project>/<stack>/<name>``."""
-    parts = owner.split("/")
+    """``urn:pulumi:<stack>::<project>::<type>::<name>`` from the ownership marker
+    ``[<stackId>:]<project>/<stack>/<name>``."""
+    parts = owner.split(":", 1)[-1].split("/")
     if len(parts) != 3 or not all(parts):
         return None
     project, stack, name = parts

@@ -9,8 +9,8 @@ because Pulumi gives ``diff`` and ``update`` the old *outputs*.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -23,69 +23,34 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from felhom_provider.guest.knownhosts import known_hosts_lines
 from felhom_provider.reconcile.model import FELHOM_TAG, GuestState, owner_tag
 from felhom_provider.resources._diff import compute_diff
 from felhom_provider.resources._guest_check import GUEST_TABLE, check_guest, spec_from_inputs
+from felhom_provider.resources._legacy import GUEST_RENAMES, upgrade
 from felhom_provider.resources._provider import RuntimeProvider
 from felhom_provider.resources._runtime import scrubbed
+from felhom_provider.spec.guest import COMPUTED, GUEST
 
-#: Outputs computed by the provider, in addition to every input.
-COMPUTED_OUTPUTS = ("vmid", "mac", "ipv4", "host_keys", "state")
-
-
-@dataclass(frozen=True)
-class MountArgs:
-    """A data volume: ``size_gib`` GiB on ``storage``, mounted at ``path`` in the guest."""
-
-    storage: str
-    size_gib: int
-    path: str
+#: The user the published SSH access is for (keys go to /root/.ssh/authorized_keys).
+SSH_USER = "root"
 
 
 @dataclass(frozen=True)
 class FelhomGuestArgs:
-    """Typed inputs of ``FelhomGuest``; ``archive`` may be another resource's output.
+    """Inputs of ``FelhomGuest``: the checked field-table values (``spec.guest.GUEST``,
+    keyed as in the stack config) and the archive, which may be another resource's output."""
 
-    ``owner`` is the ownership marker ``<project>/<stack>/<name>``; it is fixed when the
-    guest is created. ``pinned_vmid`` pins the VMID (else PVE's next free id).
-    """
-
-    owner: str
-    node: str
-    archive: pulumi.Input[str]
-    hostname: str
-    cores: int = 1
-    memory_mib: int = 1024
-    swap_mib: int = 512
-    rootfs_storage: str = "local-lvm"
-    rootfs_gib: int = 8
-    mounts: Sequence[MountArgs] = field(default_factory=tuple)
-    bridge: str = "vmbr0"
-    pinned_vmid: int | None = None
-    unprivileged: bool = True
-    tags: Sequence[str] = field(default_factory=tuple)
+    values: Mapping[str, Any]
+    archive: pulumi.Input[str] | None = None
 
     def to_props(self, name: str) -> dict[str, Any]:
-        """The resource's input properties, snake_case as they appear in state."""
-        return {
-            "name": name,
-            "owner": self.owner,
-            "node": self.node,
-            "archive": self.archive,
-            "hostname": self.hostname,
-            "cores": self.cores,
-            "memory_mib": self.memory_mib,
-            "swap_mib": self.swap_mib,
-            "rootfs_storage": self.rootfs_storage,
-            "rootfs_gib": self.rootfs_gib,
-            "mounts": [
-                {"storage": m.storage, "size_gib": m.size_gib, "path": m.path} for m in self.mounts
-            ],
-            "bridge": self.bridge,
-            "pinned_vmid": self.pinned_vmid,
-            "unprivileged": self.unprivileged,
-            "tags": list(self.tags),
-        }
+        """The resource's input properties, named as in the stack config and the outputs."""
+        props = {k: v for k, v in self.values.items() if k in GUEST.by_key and v is not None}
+        props["name"] = name
+        if self.archive is not None:
+            props["archive"] = self.archive
+        return props
 
 
 def user_tags(state: GuestState) -> list[str]:
@@ -94,27 +59,47 @@ def user_tags(state: GuestState) -> list[str]:
     return sorted(t for t in state.tags if t not in ours)
 
 
+def _network(inputs: Mapping[str, Any], observed: Any) -> Any:
+    """The observed ``network``; its MAC only when the input pins one (PVE fills it)."""
+    if not isinstance(observed, Mapping):
+        return inputs.get("network")
+    declared = inputs.get("network")
+    pinned = isinstance(declared, Mapping) and declared.get("mac") is not None
+    return {k: v for k, v in observed.items() if k != "mac" or pinned}
+
+
 def outputs(inputs: Mapping[str, Any], state: GuestState) -> dict[str, Any]:
     """Every input, overlaid with what PVE reports, plus the computed outputs (JSON-safe).
 
     Observed values win over inputs so that ``refresh`` shows drift; mounts are sorted by
     path, as ``check`` sorts them, so that order never shows as a change.
     """
-    outs = {k: v for k, v in inputs.items() if k in GUEST_TABLE.inputs and v is not None}
+    outs = {k: v for k, v in inputs.items() if k in GUEST.by_key and v is not None}
+    observed = {k: v for k, v in state.settings.items() if k in GUEST.by_key}
+    observed["network"] = _network(inputs, observed.get("network"))
+    outs.update({k: v for k, v in observed.items() if v is not None})
     outs.update(
         node=state.node,
         hostname=state.hostname,
         cores=state.cores,
-        memory_mib=state.memory_mib,
-        swap_mib=state.swap_mib,
-        rootfs_gib=state.rootfs_gib,
+        memory=state.memory,
+        swap=state.swap,
+        rootfsGiB=state.rootfs_gib,
         mounts=sorted((m.to_dict() for m in state.mounts), key=lambda m: str(m["path"])),
         archive=state.archive or inputs.get("archive"),
         tags=user_tags(state),
         vmid=state.vmid,
         mac=state.mac,
         ipv4=state.ipv4,
-        host_keys=dict(sorted(state.host_keys.items())),
+        hostKeys=dict(sorted(state.host_keys.items())),
+        hostPublicKeys=dict(sorted(state.host_public_keys.items())),
+        knownHosts=known_hosts_lines(
+            state.host_public_keys, [state.ipv4, state.hostname], port=state.ssh_port
+        ),
+        hostKeysVerified=state.host_keys_verified,
+        sshPort=state.ssh_port,
+        sshUser=SSH_USER,
+        pendingRestart=list(state.pending_restart),
         state=state.status,
     )
     return outs
@@ -128,9 +113,33 @@ def state_from_outputs(outs: Mapping[str, Any]) -> GuestState:
             **outs,
             "status": outs.get("state", "unknown"),
             "mac": outs.get("mac") or "",
+            "rootfs_gib": outs.get("rootfsGiB", 0),
+            "host_keys": outs.get("hostKeys") or {},
+            "host_public_keys": outs.get("hostPublicKeys") or {},
+            "host_keys_verified": outs.get("hostKeysVerified", True),
+            "pending_restart": outs.get("pendingRestart") or [],
+            "ssh_port": outs.get("sshPort", 22),
+            "settings": {k: outs[k] for k in GUEST.by_key if k in outs},
             "tags": sorted({FELHOM_TAG, owner_tag(owner), *(outs.get("tags") or [])}),
         }
     )
+
+
+def keep_last_known(state: GuestState, props: Mapping[str, Any]) -> GuestState:
+    """A refresh that could not read the host keys (guest stopped or unreachable) keeps the
+    last verified ones, marked as not re-checked; it never erases them. A restart still
+    pending stays pending while the guest runs (a stopped guest takes everything at start).
+    """
+    if not state.host_public_keys and props.get("hostPublicKeys"):
+        state = replace(
+            state,
+            host_public_keys=dict(props["hostPublicKeys"]),
+            host_keys=dict(props.get("hostKeys") or {}),
+            host_keys_verified=False,
+        )
+    if state.status == "running" and props.get("pendingRestart"):
+        state = replace(state, pending_restart=tuple(props["pendingRestart"]))
+    return state
 
 
 class FelhomGuestProvider(RuntimeProvider):
@@ -140,7 +149,7 @@ class FelhomGuestProvider(RuntimeProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate and normalise inputs without I/O; failures name the field."""
-        return check_guest(olds, news)
+        return check_guest(upgrade(olds, GUEST_RENAMES), news)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Explicit table; always delete-before-replace (see docs/stack-config.md).
@@ -149,7 +158,9 @@ class FelhomGuestProvider(RuntimeProvider):
         guest carrying this resource's marker: creating the replacement first would find
         and adopt the very guest that is about to be deleted.
         """
-        return compute_diff(GUEST_TABLE, olds, news, delete_before_replace=True)
+        return compute_diff(
+            GUEST_TABLE, upgrade(olds, GUEST_RENAMES), news, delete_before_replace=True
+        )
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Bring the guest up (or adopt the one a killed run left); returns id = VMID."""
@@ -162,17 +173,19 @@ class FelhomGuestProvider(RuntimeProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: the guest as PVE has it now; ``ReadResult(None, {})`` when it is gone."""
+        props = upgrade(props, GUEST_RENAMES)
         name = str(props.get("name", id_))
         runtime, progress = self._runtime(props.get("owner"))
         with scrubbed(runtime):
             state = runtime.guest_engine(str(props["node"]), progress).read(
-                int(id_), str(props["owner"])
+                int(id_), str(props["owner"]), str(props.get("hostKeyCheck") or "handshake")
             )
         if state is None:
             progress(f"{name}: vmid {id_} is gone from PVE; dropping it from state")
             return ReadResult(None, {})
+        state = keep_last_known(state, props)
         outs = outputs(props, state)
-        inputs = {k: v for k, v in outs.items() if k in GUEST_TABLE.inputs}
+        inputs = {k: v for k, v in outs.items() if k in GUEST.by_key}
         return ReadResult(id_, outs, inputs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -181,6 +194,7 @@ class FelhomGuestProvider(RuntimeProvider):
         The engine re-reads the guest's config and plans against it, and its step log says
         when a running guest is rebooted (a new hostname takes effect at start).
         """
+        olds = upgrade(olds, GUEST_RENAMES)
         spec = spec_from_inputs({**news, "owner": olds.get("owner", news.get("owner"))})
         runtime, progress = self._runtime(spec.owner)
         with scrubbed(runtime):
@@ -197,27 +211,8 @@ class FelhomGuestProvider(RuntimeProvider):
 
 
 class FelhomGuest(Resource, module="felhom", name="Guest"):
-    """A customer Docker host on PVE. Outputs: every input plus the computed ones below."""
-
-    owner: pulumi.Output[str]
-    node: pulumi.Output[str]
-    archive: pulumi.Output[str]
-    hostname: pulumi.Output[str]
-    cores: pulumi.Output[int]
-    memory_mib: pulumi.Output[int]
-    swap_mib: pulumi.Output[int]
-    rootfs_storage: pulumi.Output[str]
-    rootfs_gib: pulumi.Output[int]
-    mounts: pulumi.Output[list[dict[str, Any]]]
-    bridge: pulumi.Output[str]
-    pinned_vmid: pulumi.Output[int | None]
-    unprivileged: pulumi.Output[bool]
-    tags: pulumi.Output[list[str]]
-    vmid: pulumi.Output[int]
-    mac: pulumi.Output[str]
-    ipv4: pulumi.Output[str | None]
-    host_keys: pulumi.Output[dict[str, str]]
-    state: pulumi.Output[str]
+    """A customer Docker host on PVE. Outputs: every input (named as in the stack config)
+    plus ``spec.guest.COMPUTED``; read them with ``getattr`` or ``pulumi.Output.all``."""
 
     def __init__(
         self,
@@ -226,7 +221,7 @@ class FelhomGuest(Resource, module="felhom", name="Guest"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = args.to_props(resource_name)
-        for key in COMPUTED_OUTPUTS:
-            # Seeded with None so each becomes an attribute (docs: declaring outputs).
-            props[key] = None
+        for key in (*GUEST.keys(), *COMPUTED):
+            # Seeded with None so each becomes an output attribute (docs: declaring outputs).
+            props.setdefault(key, None)
         super().__init__(FelhomGuestProvider(), resource_name, props, opts)

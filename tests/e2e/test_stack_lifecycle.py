@@ -202,7 +202,7 @@ def test_second_up_changes_nothing(run: Run) -> None:
     ("change", "key"),
     [
         ({"hostname": "Bad_Name"}, "felhom:guests[0].hostname"),
-        ({"rootfsGiB": 4}, "rootfs_gib"),
+        ({"rootfsGiB": 4}, "rootfsGiB"),
         ({"memory": -1}, "felhom:guests[0].memory"),
         (
             {"mounts": [{"storage": "local-lvm", "sizeGiB": 1, "path": "mnt/data"}]},

@@ -137,7 +137,7 @@ class Env:
         """A guest spec on this node from the golden archive."""
         base: dict[str, Any] = dict(
             name=name, owner=f"felhom/test/{name}", node=self.node, archive=self.golden.archive,
-            hostname=name, cores=2, memory_mib=1024, swap_mib=512, rootfs_storage="local-lvm",
+            hostname=name, cores=2, memory=1024, swap=512, rootfs_storage="local-lvm",
             rootfs_gib=10, mounts=(MountSpec("local-lvm", 1, "/mnt/data"),),
         )  # fmt: skip
         base.update(kw)

@@ -38,7 +38,9 @@ def test_transient_lock_500s_on_every_mutating_call(env: Env) -> None:
     ]
     engine, spec = env.engine(), env.spec()
     state = engine.create(spec)
-    state = engine.update(state.vmid, env.spec(cores=3, rootfs_gib=11), state)
+    # A new hostname needs a restart (shutdown + start), so every mutating route is hit.
+    new = env.spec(cores=3, rootfs_gib=11, hostname=f"{spec.hostname}-2")
+    state = engine.update(state.vmid, new, state)
     assert (state.cores, state.rootfs_gib, state.status) == (3, 11, "running")
     engine.delete(state.vmid, spec.owner)
     hits = {(r.method, r.path): r.hits for r in env.sim.state.faults.http}

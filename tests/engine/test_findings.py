@@ -66,10 +66,10 @@ def test_f7_lease_is_fresh_and_matches_the_guests_mac(env: Env) -> None:
 
 
 def test_decision_3_one_restore_with_every_override_and_two_mutations(env: Env) -> None:
-    state = env.engine().create(env.spec(rootfs_gib=12, cores=3, memory_mib=1536, swap_mib=256))
+    state = env.engine().create(env.spec(rootfs_gib=12, cores=3, memory=1536, swap=256))
     mutating = env.client.stats.mutating_by_endpoint()
     assert sum(mutating.values()) == 2
-    assert (state.rootfs_gib, state.cores, state.memory_mib, state.swap_mib) == (12, 3, 1536, 256)
+    assert (state.rootfs_gib, state.cores, state.memory, state.swap) == (12, 3, 1536, 256)
     config = env.client.get_config(state.vmid)
     assert "mp=/mnt/data" in config["mp0"] and config["hostname"] == "acme-web"
 

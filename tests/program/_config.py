@@ -22,7 +22,8 @@ def stack_config(**overrides: Any) -> dict[str, str]:
             "host": "127.0.0.1",
             "port": 2222,
             "user": "root",
-            "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA",
+            "hostKey": "ssh-ed25519 "
+            "AAAAC3NzaC1lZDI1NTE5AAAAIOLqNNhslU5MDVt/oOvJpLdPestRmcVtTsAUlug9cUY5",
             "privateKeyPath": "/tmp/key",
         },
         "felhom:golden": {"build": {"template": "local:vztmpl/debian-13-standard.tar.zst"}},

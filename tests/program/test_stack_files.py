@@ -24,7 +24,8 @@ DEMO_ADDITIONS = {
         "host": "127.0.0.1",
         "port": 40001,
         "user": "root",
-        "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA",
+        "hostKey": "ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIOLqNNhslU5MDVt/oOvJpLdPestRmcVtTsAUlug9cUY5",
         "privateKeyPath": "/tmp/k",
     },
     "felhom:guestSshPort": 40002,

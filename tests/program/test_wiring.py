@@ -31,7 +31,7 @@ class Mocks(pulumi.runtime.Mocks):
         self.registered.append(args)
         inputs = dict(args.inputs)
         if args.typ == GOLDEN_TYPE:
-            return ARCHIVE, {**inputs, "archive": ARCHIVE, "golden_mac": "BC:24:11:63:43:F4"}
+            return ARCHIVE, {**inputs, "archive": ARCHIVE, "goldenMac": "BC:24:11:63:43:F4"}
         if args.typ == GUEST_TYPE:
             vmid = 100 + len(self.registered)
             return str(vmid), {
@@ -39,7 +39,13 @@ class Mocks(pulumi.runtime.Mocks):
                 "vmid": vmid,
                 "mac": f"BC:24:11:00:00:{vmid:02X}",
                 "ipv4": f"127.0.100.{vmid}",
-                "host_keys": {"ssh-ed25519": f"SHA256:k{vmid}"},
+                "hostKeys": {"ssh-ed25519": f"SHA256:k{vmid}"},
+                "hostPublicKeys": {"ssh-ed25519": f"ssh-ed25519 AAAA{vmid}"},
+                "knownHosts": [f"127.0.100.{vmid} ssh-ed25519 AAAA{vmid}"],
+                "hostKeysVerified": True,
+                "sshPort": 22,
+                "sshUser": "root",
+                "pendingRestart": [],
                 "state": "running",
             }
         if args.typ == "pulumi:pulumi:StackReference":
@@ -87,9 +93,11 @@ def test_build_declares_golden_and_one_guest_each(mocks: Mocks) -> None:
     web = guest_inputs["acme-web"]
     assert web["archive"] == ARCHIVE, "guests take the golden image's archive output"
     assert web["owner"] == "felhom/dev/acme-web"
-    assert web["mounts"] == [{"storage": "local-lvm", "size_gib": 1, "path": "/mnt/data"}]
+    assert web["mounts"] == [{"storage": "local-lvm", "sizeGiB": 1, "path": "/mnt/data"}]
     assert "__provider" in web
-    assert guest_inputs["acme-ci"]["pinned_vmid"] == 4242
+    assert guest_inputs["acme-ci"]["vmid"] == 4242
+    # One name end to end: the stack key is the input and the output name.
+    assert web["memory"] == 2048 and web["rootfsGiB"] == 10 and web["onboot"] is True
     assert exported["golden"]["archive"] == ARCHIVE and exported["golden"]["source"] == "build"
     entry = exported["guests"]["acme-web"]
     assert set(entry) >= {
@@ -102,11 +110,19 @@ def test_build_declares_golden_and_one_guest_each(mocks: Mocks) -> None:
         "archive",
         "state",
         "cores",
-        "memoryMiB",
+        "memory",
         "rootfsGiB",
         "mounts",
         "owner",
+        "tags",
+        "sshPort",
+        "sshUser",
+        "hostPublicKeys",
+        "knownHosts",
+        "hostKeysVerified",
+        "pendingRestart",
     }
+    assert entry["sshUser"] == "root" and entry["knownHosts"][0].startswith("127.0.100.")
     assert entry["mounts"] == [{"storage": "local-lvm", "sizeGiB": 1, "path": "/mnt/data"}]
     assert entry["hostKeys"]["ssh-ed25519"].startswith("SHA256:")
 

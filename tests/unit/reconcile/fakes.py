@@ -7,6 +7,7 @@ fault says otherwise, destroy refuses a running CT, and every call is logged.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class FakePve:
     faults: dict[str, list[Any]] = field(default_factory=dict)
     leases: bool = True
     steal_next: bool = False
+    pools: dict[str, set[int]] = field(default_factory=dict)
     _n: Any = field(default_factory=lambda: itertools.count(1))
     _mac: Any = field(default_factory=lambda: itertools.count(0x10))
 
@@ -149,7 +151,18 @@ class FakePve:
 
     def get_config(self, vmid: int, *, current: bool = False) -> dict[str, Any]:
         self.calls.append(("get_config", vmid))
-        return dict(self._cfg(vmid))
+        cfg = self._cfg(vmid)
+        return {**cfg, "digest": _digest(cfg)}
+
+    def in_pool(self, pool: str, vmid: int) -> bool:
+        self.calls.append(("in_pool", (pool, vmid)))
+        return vmid in self.pools.get(pool, set())
+
+    def set_pool(self, pool: str, vmid: int) -> None:
+        self.calls.append(("set_pool", (pool, vmid)))
+        for members in self.pools.values():
+            members.discard(vmid)
+        self.pools.setdefault(pool, set()).add(vmid)
 
     def put_config(
         self,
@@ -161,7 +174,16 @@ class FakePve:
     ) -> None:
         params = {**(params or {}), **options}
         self.calls.append(("put_config", (vmid, params)))
-        self._cfg(vmid).update({k: str(v) for k, v in params.items()})
+        cfg = self._cfg(vmid)
+        fault = self._fault("put_config")
+        if isinstance(fault, Exception):
+            raise fault
+        if digest is not None and digest != _digest(cfg):
+            # pve-guest-common ``assert_if_modified``.
+            raise PermanentPveError("detected modified configuration - file changed by other user")
+        cfg.update({k: str(v) for k, v in params.items()})
+        for key in [d for d in (delete.split(",") if isinstance(delete, str) else delete) if d]:
+            cfg.pop(key, None)
 
     def resize(self, vmid: int, disk: str, size: str) -> str:
         self.calls.append(("resize", (vmid, disk, size)))
@@ -204,6 +226,8 @@ class FakePve:
         fault = self._fault("destroy")
         if isinstance(fault, Exception):
             raise fault
+        if self._cfg(vmid).get("protection") == "1":
+            raise PermanentPveError("can't remove CT - protection mode enabled")
         if vmid in self.running:
             raise PermanentPveError(f"unable to destroy CT {vmid} - container is running")
         self._cfg(vmid)
@@ -226,6 +250,12 @@ class FakePve:
         return [name for name, _ in self.calls if name in names]
 
 
+def _digest(cfg: Mapping[str, Any]) -> str:
+    """A config digest as PVE sends it (SHA-1 of the config file), over the fake's dict."""
+    text = "\n".join(f"{k}: {v}" for k, v in sorted(cfg.items()))
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 class FakeClock:
     """Monotonic time that only moves when the engine sleeps."""
 
@@ -241,18 +271,47 @@ class FakeClock:
 
 @dataclass
 class FakeShell:
-    """Records ``pct exec`` argv; ``on_exec`` may change the world (e.g. keys appear)."""
+    """Records ``pct exec`` argv; ``on_exec`` may change the world (e.g. keys appear).
+
+    ``files`` is a tiny guest filesystem ``{(vmid, path): text}`` for the commands the engine
+    runs: ``cat``, ``tee`` (stdin), ``install -d``/``chmod`` (recorded in ``modes``) and the
+    host-key glob ``sh -c 'cat /etc/ssh/ssh_host_*_key.pub'``; anything else exits 0.
+    """
 
     execs: list[tuple[int, list[str]]] = field(default_factory=list)
     on_exec: Any = None
+    files: dict[tuple[int, str], str] = field(default_factory=dict)
+    modes: dict[tuple[int, str], str] = field(default_factory=dict)
 
     def exec(
         self, vmid: int, argv: Any, stdin: bytes | str | None = None, timeout: float = 600.0
     ) -> Any:
-        self.execs.append((vmid, list(argv)))
+        argv = list(argv)
+        self.execs.append((vmid, argv))
         if self.on_exec:
-            self.on_exec(vmid, list(argv))
-        return type("R", (), {"exit_code": 0, "stdout": "", "stderr": ""})()
+            self.on_exec(vmid, argv)
+        code, out = 0, ""
+        if argv[0] == "cat":
+            code, out = (
+                (0, self.files[(vmid, argv[1])]) if (vmid, argv[1]) in self.files else (1, "")
+            )
+        elif argv[0] == "tee":
+            text = stdin.decode() if isinstance(stdin, bytes) else str(stdin or "")
+            self.files[(vmid, argv[1])] = out = text
+        elif argv[0] in ("install", "chmod"):
+            mode = argv[argv.index("-m") + 1] if "-m" in argv else argv[1]
+            self.modes[(vmid, argv[-1])] = mode
+            if "/dev/stdin" in argv:
+                text = stdin.decode() if isinstance(stdin, bytes) else str(stdin or "")
+                self.files[(vmid, argv[-1])] = text
+        elif argv[:2] == ["sh", "-c"] and "ssh_host_" in argv[2]:
+            pubs = [
+                t
+                for (v, path), t in sorted(self.files.items())
+                if v == vmid and path.startswith("/etc/ssh/ssh_host_")
+            ]
+            code, out = (0, "".join(pubs)) if pubs else (1, "")
+        return type("R", (), {"exit_code": code, "stdout": out, "stderr": ""})()
 
     def run(self, argv: Any, stdin: bytes | str | None = None, timeout: float = 600.0) -> Any:
         return self.exec(0, argv, stdin, timeout)

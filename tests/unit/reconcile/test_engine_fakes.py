@@ -16,13 +16,20 @@ from felhom_provider.errors import (
     TaskFailedError,
     VerificationError,
 )
+from felhom_provider.guest.hostkeys import line_fingerprint
 from felhom_provider.reconcile import GuestEngine
 from felhom_provider.reconcile.model import GuestSpec, MountSpec
 
 from .fakes import GOLDEN_MAC, FakeClock, FakePve, FakeShell
 
 OWNER = "felhom/dev/acme-web"
-KEYS = {"ssh-ed25519": "SHA256:abc", "ecdsa-sha2-nistp256": "SHA256:def"}
+#: Host keys as the probe returns them (full lines), and their fingerprints (the outputs).
+ED25519 = "AAAAC3NzaC1lZDI1NTE5AAAAIGZlbGhvbS10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAw"
+KEYS = {
+    "ssh-ed25519": f"ssh-ed25519 {ED25519}",
+    "ecdsa-sha2-nistp256": "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=",
+}
+FPS = {t: line_fingerprint(line) for t, line in KEYS.items()}
 
 
 def spec(**over: Any) -> GuestSpec:
@@ -33,8 +40,8 @@ def spec(**over: Any) -> GuestSpec:
         archive="local:backup/golden.tar.zst",
         hostname="acme-web",
         cores=2,
-        memory_mib=2048,
-        swap_mib=512,
+        memory=2048,
+        swap=512,
         rootfs_storage="local-lvm",
         rootfs_gib=10,
         mounts=(MountSpec("local-lvm", 1, "/mnt/data"),),
@@ -66,7 +73,7 @@ def test_create_is_two_mutating_calls_and_verifies_identity() -> None:
     assert pve.mutating() == ["restore_lxc", "start"]  # design §2.3: goal 2
     assert state.mac != GOLDEN_MAC and state.mac.startswith("BC:24:11")  # F1
     assert state.hostname == "acme-web"  # F2
-    assert state.host_keys == KEYS and state.ipv4 and state.status == "running"
+    assert state.host_keys == FPS and state.ipv4 and state.status == "running"
     assert state.mounts == (MountSpec("local-lvm", 1, "/mnt/data"),)
     assert any("one call" in line for line in log)
     assert all(line.startswith("acme-web: ") for line in log)
@@ -109,7 +116,7 @@ def test_missing_keys_regenerated_over_shell_and_journaled() -> None:
         ["ssh-keygen", "-A"],
         ["systemctl", "restart", "ssh"],
     ]
-    assert state.host_keys == KEYS
+    assert state.host_keys == FPS
 
 
 def test_undo_failure_names_what_is_left() -> None:
@@ -243,7 +250,7 @@ def test_update_applies_config_resize_and_reboots_running_guest() -> None:
     new = eng.update(old.vmid, spec(cores=4, hostname="acme-shop", rootfs_gib=12), old)
     assert pve.mutating() == ["put_config", "resize", "shutdown", "start"]
     assert (new.cores, new.hostname, new.rootfs_gib) == (4, "acme-shop", 12)
-    assert any("rebooted to apply cores, hostname" in line for line in log)
+    assert any("restarted: hostname reach it only at start" in line for line in log)
 
 
 def test_read_round_trips_state() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from felhom_provider.errors import ConfigError
 from felhom_provider.reconcile import golden_steps as recipe
 from felhom_provider.reconcile.model import GoldenSpec
 
@@ -32,8 +33,11 @@ def test_create_argv_is_the_seed_command_plus_the_marker() -> None:
 
 def test_docker_install_uses_the_official_repo_and_the_seed_packages() -> None:
     steps = {name: (argv, stdin) for name, argv, stdin in recipe.docker_install()}
-    assert steps["docker-install"][0][-3:] == ("docker-ce", "docker-ce-cli", "containerd.io")
-    assert "-y" in steps["docker-install"][0]
+    install = steps["docker-install"][0]
+    assert install[:2] == ("sh", "-c")
+    assert install[2].endswith("install docker-ce docker-ce-cli containerd.io")
+    for name in ("apt-update", "apt-prereqs", "apt-update-docker", "docker-install"):
+        assert steps[name][0][2].startswith("DEBIAN_FRONTEND=noninteractive apt-get -y"), name
     sources = steps["docker-repo"][1] or ""
     assert "Suites: trixie" in sources and f"Signed-By: {recipe.DOCKER_KEYRING}" in sources
     order = list(steps)
@@ -61,7 +65,10 @@ def test_keygen_unit_runs_before_ssh_when_the_key_is_missing() -> None:
         "rm -f /etc/ssh/ssh_host_*",
         "truncate -s 0 /etc/machine-id",
         "ln -sf /etc/machine-id /var/lib/dbus/machine-id",
-        "rm -rf /var/lib/dhcp/* /var/lib/dhclient/*",
+        "rm -rf /var/lib/dhcp/* /var/lib/dhclient/* /var/lib/dhcpcd/*",
+        "rm -rf /var/lib/systemd/network/*",
+        "rm -f /var/lib/docker/engine-id",
+        "rm -rf /root/.ssh",
         "rm -f /var/lib/systemd/random-seed /var/lib/systemd/credential.secret",
         "rm -f /root/.bash_history /home/*/.bash_history",
         "rm -f /etc/hostname",
@@ -101,3 +108,21 @@ def test_notes_round_trip() -> None:
         "openssh": "1:10.0p1-7",
     }
     assert recipe.parse_notes("something else") == {}
+
+
+def test_the_archive_is_named_by_its_own_task_log() -> None:
+    log = [
+        {"n": 1, "t": "INFO: starting new backup job: vzdump 9000 --storage local"},
+        {"n": 2, "t": "INFO: creating vzdump archive '/var/lib/vz/dump/vzdump-lxc-9000-x.tar.zst'"},
+    ]
+    assert recipe.archive_from_log(log, "local") == "local:backup/vzdump-lxc-9000-x.tar.zst"
+    assert recipe.archive_from_log(log[:1], "local") is None
+
+
+def test_build_vmid_comes_from_the_reserved_range() -> None:
+    spec = GoldenSpec.from_inputs(
+        {"name": "golden", "owner": "p/s/golden", "node": "pve", "template": "local:t"}
+    )
+    assert spec.reserved(9000) and spec.reserved(9099) and not spec.reserved(9100)
+    with pytest.raises(ConfigError, match="reservedVmids"):
+        GoldenSpec(name="g", owner="p/s/g", node="pve", template="local:t", build_vmid=150)

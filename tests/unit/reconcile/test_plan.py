@@ -32,8 +32,8 @@ def spec(**over: Any) -> GuestSpec:
         archive=ARCHIVE,
         hostname="acme-web",
         cores=2,
-        memory_mib=2048,
-        swap_mib=512,
+        memory=2048,
+        swap=512,
         rootfs_storage="local-lvm",
         rootfs_gib=10,
         mounts=(MountSpec("local-lvm", 1, "/mnt/data"),),
@@ -79,7 +79,7 @@ def test_restore_never_passes(forbidden: str) -> None:
         (
             f"name=eth0,bridge=vmbr0,hwaddr={GOLDEN_MAC},ip=dhcp,firewall=1",
             "vmbr9",
-            {"name": "eth0", "bridge": "vmbr9", "ip": "dhcp", "firewall": "1"},
+            {"name": "eth0", "bridge": "vmbr9", "ip": "dhcp"},  # the declared network wins
         ),
         (None, "vmbr0", {"name": "eth0", "bridge": "vmbr0", "ip": "dhcp"}),
     ],
@@ -141,19 +141,22 @@ def test_plan_update_case(path: Path) -> None:
     observed = dict(case["observed"])
     observed["tags"] = observed["tags"].replace("felhom-OWNERTAG", owner_tag(OWNER))
     new = spec(**case["desired"])
+    pending = tuple(case.get("pending_before", ()))
     if "error" in case:
         with pytest.raises(ConfigError) as info:
-            plan_update(observed, new, running=case["running"])
+            plan_update(observed, new, running=case["running"], pending=pending)
         assert info.value.field == case["error"]
         return
-    steps = plan_update(observed, new, running=case["running"])
+    plan = plan_update(observed, new, running=case["running"], pending=pending)
+    steps = plan.steps
+    assert list(plan.pending) == case.get("pending", [])
     got = [{"kind": s.kind, "params": s.params} for s in steps]
     want = json.loads(
         json.dumps(case["steps"]).replace('"TAGS"', json.dumps(";".join(desired_tags(new))))
     )
     assert got == want
     assert all(s.reason for s in steps)  # every step says why (shown in pulumi up)
-    if not steps:
+    if not steps and not plan.pending:
         assert case["noop_reason"]
 
 
@@ -161,8 +164,9 @@ def test_plan_update_reboot_reason_names_the_keys() -> None:
     observed = json.loads((CASES / "plan_update" / "hostname_running.json").read_text())
     cfg = observed["observed"]
     cfg["tags"] = cfg["tags"].replace("felhom-OWNERTAG", owner_tag(OWNER))
-    steps = plan_update(cfg, spec(hostname="other", cores=3), running=True)
-    assert steps[-1].kind == "reboot" and "cores, hostname" in steps[-1].reason
+    steps = plan_update(cfg, spec(hostname="other", cores=3), running=True).steps
+    assert steps[-1].kind == "reboot" and "hostname reach it only at start" in steps[-1].reason
+    assert "cores" not in steps[-1].reason  # cores is fast-plug: no restart for it
 
 
 # --- verify_readback --------------------------------------------------------------------
@@ -177,6 +181,7 @@ def _restored(**edit: str) -> dict[str, Any]:
         "mp0": "local-lvm:vm-123-disk-1,mp=/mnt/data,size=1G",
         "description": f"felhom-owner={OWNER}\nfelhom-archive={ARCHIVE}\n",
         "tags": f"felhom;{owner_tag(OWNER)}",
+        "onboot": 1,
     }
     cfg.update(edit)
     return cfg

@@ -30,13 +30,12 @@ def wire_inputs(**overrides: Any) -> dict[str, Any]:
         "archive": ARCHIVE,
         "hostname": "acme-web",
         "cores": 2.0,
-        "memory_mib": 2048.0,
-        "swap_mib": 512.0,
-        "rootfs_storage": "local-lvm",
-        "rootfs_gib": 10.0,
-        "mounts": [{"storage": "local-lvm", "size_gib": 1.0, "path": "/mnt/data"}],
+        "memory": 2048.0,
+        "swap": 512.0,
+        "rootfsStorage": "local-lvm",
+        "rootfsGiB": 10.0,
+        "mounts": [{"storage": "local-lvm", "sizeGiB": 1.0, "path": "/mnt/data"}],
         "bridge": "vmbr0",
-        "unprivileged": True,
         "tags": ["customer"],
     }
     base.update(overrides)
@@ -74,13 +73,17 @@ class FakeGuestEngine:
             ipv4=f"127.0.100.{vmid % 250}",
             status="running",
             cores=spec.cores,
-            memory_mib=spec.memory_mib,
-            swap_mib=spec.swap_mib,
+            memory=spec.memory,
+            swap=spec.swap,
             rootfs_gib=spec.rootfs_gib,
             mounts=tuple(reversed(spec.mounts)),
             host_keys={
                 "ssh-ed25519": f"SHA256:ed{vmid}",
                 "ecdsa-sha2-nistp256": f"SHA256:ec{vmid}",
+            },
+            host_public_keys={
+                "ssh-ed25519": f"ssh-ed25519 AAAAed{vmid}",
+                "ecdsa-sha2-nistp256": f"ecdsa-sha2-nistp256 AAAAec{vmid}",
             },
             archive=spec.archive,
             owner=spec.owner,
@@ -89,7 +92,7 @@ class FakeGuestEngine:
         self.rt.guests[vmid] = state
         return state
 
-    def read(self, vmid: int, owner: str) -> GuestState | None:
+    def read(self, vmid: int, owner: str, host_key_check: str = "handshake") -> GuestState | None:
         self.rt.calls.append(("read", vmid))
         return self.rt.guests.get(vmid)
 
@@ -99,7 +102,7 @@ class FakeGuestEngine:
             old,
             hostname=spec.hostname,
             cores=spec.cores,
-            memory_mib=spec.memory_mib,
+            memory=spec.memory,
             rootfs_gib=spec.rootfs_gib,
             mounts=spec.mounts,
         )

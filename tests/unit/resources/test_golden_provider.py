@@ -14,9 +14,13 @@ from tests.unit.resources._fakes import FakeRuntime, config
 
 def recipe(**overrides: Any) -> dict[str, Any]:
     props = GoldenImageArgs(
-        owner="felhom/dev/golden", node="pve1", template="local:vztmpl/debian-13.tar.zst"
+        {
+            "owner": "felhom/dev/golden",
+            "node": "pve1",
+            "template": "local:vztmpl/debian-13.tar.zst",
+        }
     ).to_props("golden")
-    props.update(rootfs_gib=8.0, cores=2.0, memory_mib=2048.0, revision=1.0)
+    props.update(rootfsGiB=8.0, cores=2.0, memory=2048.0, revision=1.0)
     props.update(overrides)
     return {k: v for k, v in props.items() if v is not None}
 
@@ -42,12 +46,12 @@ def provider(rt: FakeRuntime) -> GoldenImageProvider:
 
 def test_create_builds_and_reports_the_engine_facts(provider: GoldenImageProvider) -> None:
     inputs = provider.check({}, recipe()).inputs
-    assert type(inputs["rootfs_gib"]) is int
+    assert type(inputs["rootfsGiB"]) is int
     id_, outs = build(provider)
     assert id_ == outs["archive"]
-    assert outs["golden_mac"] == "BC:24:11:63:43:F4"
+    assert outs["goldenMac"] == "BC:24:11:63:43:F4"
     assert outs["features"] == "nesting=1,keyctl=1"
-    assert outs["size_bytes"] == 298_000_000
+    assert outs["sizeBytes"] == 298_000_000
     assert outs["template"] == inputs["template"]
 
 
@@ -56,8 +60,8 @@ def test_create_builds_and_reports_the_engine_facts(provider: GoldenImageProvide
     [
         ({"template": "debian"}, "template"),
         ({"hostname": "Golden_1"}, "hostname"),
-        ({"rootfs_gib": -1.0}, "rootfs_gib"),
-        ({"build_vmid": 5.0}, "build_vmid"),
+        ({"rootfsGiB": -1.0}, "rootfsGiB"),
+        ({"buildVmid": 5.0}, "buildVmid"),
         ({"retain": "yes"}, "retain"),
         ({"extra": 1}, "extra"),
     ],
@@ -108,7 +112,7 @@ def test_read_reports_no_drift_with_or_without_build_facts(
     # The archive's notes carry the build facts: read reports them, equal to the build's.
     again = provider.read(id_, outs).outs
     assert again is not None
-    assert (again["docker_driver"], again["openssh_version"]) == ("overlayfs", "1:10.0p1-7")
+    assert (again["dockerDriver"], again["opensshVersion"]) == ("overlayfs", "1:10.0p1-7")
     assert again == outs
     # An archive without notes (made before they were written): state keeps what it knew.
     rt.archives[id_] = replace(rt.archives[id_], docker_driver="", openssh_version="")
@@ -116,4 +120,4 @@ def test_read_reports_no_drift_with_or_without_build_facts(
     assert older == outs
     # Notes that name another driver are reported as they are (real drift).
     rt.archives[id_] = replace(rt.archives[id_], docker_driver="vfs")
-    assert (provider.read(id_, outs).outs or {})["docker_driver"] == "vfs"
+    assert (provider.read(id_, outs).outs or {})["dockerDriver"] == "vfs"

@@ -11,6 +11,7 @@ from felhom_provider.resources.guest import FelhomGuestProvider
 from tests.unit.resources._fakes import OWNER, unknown, wire_inputs
 
 check = FelhomGuestProvider().check
+ED25519_BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIGZlbGhvbS10ZXN0LWtleS0wMDAwMDAwMDAwMDAwMDAw"
 
 
 def failures(olds: dict[str, Any], news: dict[str, Any]) -> dict[str, str]:
@@ -19,15 +20,16 @@ def failures(olds: dict[str, Any], news: dict[str, Any]) -> dict[str, str]:
 
 def test_floats_become_ints_and_defaults_fill_in() -> None:
     news = wire_inputs()
-    del news["swap_mib"], news["bridge"], news["unprivileged"]
+    del news["swap"], news["bridge"]
     result = check({}, news)
     assert result.failures == []
     inputs = result.inputs
-    for key in ("cores", "memory_mib", "rootfs_gib", "swap_mib"):
+    for key in ("cores", "memory", "rootfsGiB", "swap"):
         assert type(inputs[key]) is int, key
-    assert type(inputs["mounts"][0]["size_gib"]) is int
-    assert inputs["swap_mib"] == 512 and inputs["bridge"] == "vmbr0"
-    assert inputs["unprivileged"] is True
+    assert type(inputs["mounts"][0]["sizeGiB"]) is int
+    assert inputs["swap"] == 512 and inputs["bridge"] == "vmbr0"
+    assert inputs["onboot"] is True and inputs["network"] == {"ip": "dhcp"}
+    assert inputs["protection"] is True and inputs["restarts"] == "immediate"
 
 
 def test_hostname_defaults_to_the_name() -> None:
@@ -39,8 +41,8 @@ def test_hostname_defaults_to_the_name() -> None:
 def test_mounts_are_sorted_by_path_and_tags_deduplicated() -> None:
     news = wire_inputs(
         mounts=[
-            {"storage": "local-lvm", "size_gib": 2.0, "path": "/srv/b"},
-            {"storage": "local-lvm", "size_gib": 1.0, "path": "/srv/a/"},
+            {"storage": "local-lvm", "sizeGiB": 2.0, "path": "/srv/b"},
+            {"storage": "local-lvm", "sizeGiB": 1.0, "path": "/srv/a/"},
         ],
         tags=["b", "a", "b"],
     )
@@ -54,85 +56,129 @@ def test_mounts_are_sorted_by_path_and_tags_deduplicated() -> None:
     [
         ({"hostname": "Bad_Name"}, "hostname", "DNS label"),
         ({"hostname": "a.b"}, "hostname", "DNS label"),
-        ({"memory_mib": -1.0}, "memory_mib", ">= 16"),
-        ({"memory_mib": 1.5}, "memory_mib", "whole number"),
+        ({"memory": -1.0}, "memory", "between 16"),
+        ({"memory": 1.5}, "memory", "whole number"),
         ({"cores": 0.0}, "cores", "between 1"),
         ({"cores": "two"}, "cores", "integer"),
-        ({"rootfs_gib": 0.0}, "rootfs_gib", "between 1"),
+        ({"rootfsGiB": 0.0}, "rootfsGiB", "between 1"),
         (
-            {"mounts": [{"storage": "local-lvm", "size_gib": 1.0, "path": "data"}]},
+            {"mounts": [{"storage": "local-lvm", "sizeGiB": 1.0, "path": "data"}]},
             "mounts[0].path",
             "absolute",
         ),
         (
-            {"mounts": [{"storage": "local-lvm", "size_gib": 1.0, "path": "/"}]},
+            {"mounts": [{"storage": "local-lvm", "sizeGiB": 1.0, "path": "/"}]},
             "mounts[0].path",
             "below /",
         ),
         (
-            {"mounts": [{"storage": "local-lvm", "size_gib": 1.0, "path": "/a/../b"}]},
+            {"mounts": [{"storage": "local-lvm", "sizeGiB": 1.0, "path": "/a/../b"}]},
             "mounts[0].path",
             "no ..",
         ),
         (
-            {"mounts": [{"storage": "local-lvm", "size_gib": 0.0, "path": "/a"}]},
-            "mounts[0].size_gib",
+            {"mounts": [{"storage": "local-lvm", "sizeGiB": 0.0, "path": "/a"}]},
+            "mounts[0].sizeGiB",
             "between 1",
         ),
         (
-            {"mounts": [{"storage": "bad storage", "size_gib": 1.0, "path": "/a"}]},
+            {"mounts": [{"storage": "bad storage", "sizeGiB": 1.0, "path": "/a"}]},
             "mounts[0].storage",
             "not valid",
         ),
         (
             {
                 "mounts": [
-                    {"storage": "s1", "size_gib": 1.0, "path": "/a"},
-                    {"storage": "s1", "size_gib": 1.0, "path": "/a"},
+                    {"storage": "s1", "sizeGiB": 1.0, "path": "/a"},
+                    {"storage": "s1", "sizeGiB": 1.0, "path": "/a"},
                 ]
             },
             "mounts[1].path",
             "twice",
         ),
         (
-            {"mounts": [{"storage": "s1", "size_gib": 1.0, "path": "/a", "backup": 1}]},
+            {"mounts": [{"storage": "s1", "sizeGiB": 1.0, "path": "/a", "backup": 1}]},
             "mounts[0]",
-            "unknown keys",
+            "unknown key",
         ),
         ({"archive": "not-a-volid"}, "archive", "volume id"),
         ({"node": "no such node!"}, "node", "node name"),
-        ({"pinned_vmid": 99.0}, "pinned_vmid", "between 100"),
-        ({"unprivileged": False}, "unprivileged", "only unprivileged"),
+        ({"vmid": 99.0}, "vmid", "between 100"),
+        ({"vmid": 100.0}, None, None),
+        ({"vmid": 999_999_999.0}, None, None),
+        ({"vmid": 1_000_000_000.0}, "vmid", "between 100"),
         ({"tags": ["Has Space"]}, "tags[0]", "PVE tag"),
         ({"owner": "just-a-name"}, "owner", "<project>/<stack>/<name>"),
         ({"bridge": "vmbr 0"}, "bridge", "not valid"),
         ({"surprise": 1}, "surprise", "unknown input"),
+        # Full matches only: a trailing newline, a control character or junk never passes.
+        ({"hostname": "acme-web\n"}, "hostname", "control character"),
+        ({"name": "acme\tweb"}, "name", "control character"),
+        ({"node": "pve1\n"}, "node", "control character"),
+        ({"bridge": "vmbr0 "}, "bridge", "spaces"),
+        ({"archive": "local:backup/a.tar.zst\n"}, "archive", "control character"),
+        ({"tags": ["ok\x00"]}, "tags[0]", "control character"),
+        (
+            {"mounts": [{"storage": "s1", "sizeGiB": 1.0, "path": "/data\x1b"}]},
+            "mounts[0].path",
+            "control character",
+        ),
+        ({"name": "golden"}, "name", "reserved"),
+        ({"memory": 5_000_000.0}, "memory", "between 16 and 4194304"),
+        ({"swap": -1.0}, "swap", "between 0"),
+        ({"cpulimit": 9000.0}, "cpulimit", "between 0"),
+        ({"onboot": 1.0}, "onboot", "true or false"),
+        ({"startup": {"order": -1.0}}, "startup.order", "between 0"),
+        ({"startup": {"first": 1.0}}, "startup", "unknown key"),
+        ({"network": {"ip": "10.0.0.5"}}, "network.ip", "prefix length"),
+        ({"network": {"ip": "10.0.0.5/24", "gw": "10.0.1.1"}}, "network.gw", "outside"),
+        ({"network": {"ip": "dhcp", "gw": "10.0.0.1"}}, "network.gw", "static ip"),
+        ({"network": {"ip6": "fd00::5/64", "gw6": "fd01::1"}}, "network.gw6", "outside"),
+        ({"network": {"vlan": 4095.0}}, "network.vlan", "between 1 and 4094"),
+        ({"network": {"mac": "01:00:5E:00:00:01"}}, "network.mac", "multicast"),
+        ({"network": {"mac": "BC:24:11:00:00:01\n"}}, "network.mac", "control character"),
+        ({"network": {"mtu": 100.0}}, "network.mtu", "between"),
+        ({"nameserver": ["not-an-ip"]}, "nameserver[0]", "not an IP"),
+        ({"searchdomain": "Example.ORG"}, "searchdomain", "not valid"),
+        ({"pool": "bad pool"}, "pool", "not valid"),
+        ({"sshAuthorizedKeys": ["ssh-ed25519"]}, "sshAuthorizedKeys[0]", "public key line"),
+        ({"sshAuthorizedKeys": ["ssh-ed25519 !!!"]}, "sshAuthorizedKeys[0]", "decode"),
+        (
+            {"sshAuthorizedKeys": [f"ssh-rsa {ED25519_BLOB}"]},
+            "sshAuthorizedKeys[0]",
+            "not a ssh-rsa",
+        ),
+        ({"hostKeyCheck": "trust-me"}, "hostKeyCheck", "one of"),
+        ({"import": 42.0}, "import", "between 100"),
     ],
 )
 def test_bad_input_fails_naming_the_field(
-    overrides: dict[str, Any], field: str, words: str
+    overrides: dict[str, Any], field: str | None, words: str | None
 ) -> None:
     found = failures({}, wire_inputs(**overrides))
+    if field is None:
+        assert found == {}
+        return
     assert field in found, found
-    assert words in found[field]
+    assert words is not None and words in found[field]
     assert found[field].startswith(f"{field}: ")
 
 
 SHRINK_CASES = [
-    ({"rootfs_gib": 8.0}, "rootfs_gib", "cannot shrink from 10 GiB to 8 GiB"),
+    ({"rootfsGiB": 8.0}, "rootfsGiB", "cannot shrink from 10 GiB to 8 GiB"),
     ({"mounts": []}, "mounts", "removing the mount at /mnt/data"),
     (
-        {"mounts": [{"storage": "local-lvm", "size_gib": 1.0, "path": "/mnt/data"}]},
+        {"mounts": [{"storage": "local-lvm", "sizeGiB": 1.0, "path": "/mnt/data"}]},
         None,
         None,
     ),
     (
-        {"mounts": [{"storage": "local-lvm", "size_gib": 1.0, "path": "/mnt/other"}]},
+        {"mounts": [{"storage": "local-lvm", "sizeGiB": 1.0, "path": "/mnt/other"}]},
         "mounts",
         "removing the mount at /mnt/data",
     ),
     (
-        {"mounts": [{"storage": "other", "size_gib": 1.0, "path": "/mnt/data"}]},
+        {"mounts": [{"storage": "other", "sizeGiB": 1.0, "path": "/mnt/data"}]},
         "mounts[0].storage",
         "would leave its data",
     ),
@@ -144,9 +190,9 @@ def test_shrinking_or_removing_data_fails_and_says_how(
     overrides: dict[str, Any], field: str | None, words: str | None
 ) -> None:
     olds = check(
-        {}, wire_inputs(mounts=[{"storage": "local-lvm", "size_gib": 2.0, "path": "/mnt/data"}])
+        {}, wire_inputs(mounts=[{"storage": "local-lvm", "sizeGiB": 2.0, "path": "/mnt/data"}])
     ).inputs
-    olds["mounts"][0]["size_gib"] = 1
+    olds["mounts"][0]["sizeGiB"] = 1
     found = failures(olds, wire_inputs(**overrides))
     if field is None:
         assert found == {}
@@ -157,21 +203,19 @@ def test_shrinking_or_removing_data_fails_and_says_how(
 
 def test_mount_shrink_names_the_mount() -> None:
     olds = check(
-        {}, wire_inputs(mounts=[{"storage": "s1", "size_gib": 5.0, "path": "/data"}])
+        {}, wire_inputs(mounts=[{"storage": "s1", "sizeGiB": 5.0, "path": "/data"}])
     ).inputs
-    found = failures(
-        olds, wire_inputs(mounts=[{"storage": "s1", "size_gib": 4.0, "path": "/data"}])
-    )
-    assert "cannot shrink /data from 5 GiB to 4 GiB" in found["mounts[0].size_gib"]
+    found = failures(olds, wire_inputs(mounts=[{"storage": "s1", "sizeGiB": 4.0, "path": "/data"}]))
+    assert "cannot shrink /data from 5 GiB to 4 GiB" in found["mounts[0].sizeGiB"]
 
 
 def test_growing_and_adding_pass() -> None:
     olds = check({}, wire_inputs()).inputs
     news = wire_inputs(
-        rootfs_gib=20.0,
+        rootfsGiB=20.0,
         mounts=[
-            {"storage": "local-lvm", "size_gib": 3.0, "path": "/mnt/data"},
-            {"storage": "local-lvm", "size_gib": 1.0, "path": "/mnt/more"},
+            {"storage": "local-lvm", "sizeGiB": 3.0, "path": "/mnt/data"},
+            {"storage": "local-lvm", "sizeGiB": 1.0, "path": "/mnt/more"},
         ],
     )
     assert failures(olds, news) == {}
@@ -179,7 +223,7 @@ def test_growing_and_adding_pass() -> None:
 
 def test_shrinking_is_allowed_when_the_guest_is_replaced_anyway() -> None:
     olds = check({}, wire_inputs()).inputs
-    news = wire_inputs(rootfs_gib=4.0, archive="local:backup/other.tar.zst")
+    news = wire_inputs(rootfsGiB=4.0, archive="local:backup/other.tar.zst")
     assert failures(olds, news) == {}
 
 
@@ -199,7 +243,7 @@ def test_unknowns_pass_through_without_failures() -> None:
 
 
 def test_unknown_inside_a_mount_passes() -> None:
-    news = wire_inputs(mounts=[{"storage": "s1", "size_gib": unknown(), "path": "/d"}])
+    news = wire_inputs(mounts=[{"storage": "s1", "sizeGiB": unknown(), "path": "/d"}])
     assert failures({}, news) == {}
 
 

@@ -45,7 +45,7 @@ def test_create_returns_vmid_id_and_every_input_plus_computed_outputs(
     assert outs["vmid"] == 100 and type(outs["vmid"]) is int
     assert outs["mac"].startswith("BC:24:11:")
     assert outs["ipv4"] == "127.0.100.100"
-    assert outs["host_keys"]["ssh-ed25519"] == "SHA256:ed100"
+    assert outs["hostKeys"]["ssh-ed25519"] == "SHA256:ed100"
     assert outs["state"] == "running"
     assert outs["tags"] == ["customer"], "engine tags (felhom, owner hash) stay out of outputs"
 
@@ -78,7 +78,7 @@ def test_read_reports_drift_and_returns_inputs(
     assert result.outs is not None and result.inputs is not None
     assert result.outs["hostname"] == "changed-behind-our-back"
     assert result.inputs["hostname"] == "changed-behind-our-back"
-    assert "vmid" not in result.inputs and "__provider" not in result.inputs
+    assert "mac" not in result.inputs and "__provider" not in result.inputs
 
 
 def test_read_of_a_vanished_guest_drops_it(provider: FelhomGuestProvider, rt: FakeRuntime) -> None:
@@ -150,5 +150,24 @@ def test_step_lines_target_the_resource_urn() -> None:
         == "urn:pulumi:dev::felhom::pulumi-python:dynamic/felhom:Guest::acme-web"
     )
     assert resource_urn("not-an-owner", "t") is None
+    # A stack id in the marker does not change the URN.
+    assert (
+        resource_urn("3f6c1e2a-9b7d:felhom/dev/acme-web", "t")
+        == "urn:pulumi:dev::felhom::t::acme-web"
+    )
     # Outside the engine's plugin process there is no engine to log to.
     assert engine_log("urn:pulumi:dev::felhom::t::n", "hello") is False
+
+
+def test_refresh_keeps_the_last_verified_keys_and_says_so(
+    provider: FelhomGuestProvider, rt: FakeRuntime
+) -> None:
+    id_, outs = created(provider)
+    assert outs["hostKeysVerified"] is True and outs["sshUser"] == "root"
+    assert outs["knownHosts"][0] == "127.0.100.100 ecdsa-sha2-nistp256 AAAAec100"
+    rt.guests[100] = replace(rt.guests[100], host_public_keys={}, host_keys={}, status="stopped")
+    result = provider.read(id_, outs)
+    assert result.outs is not None
+    assert result.outs["hostPublicKeys"] == outs["hostPublicKeys"]
+    assert result.outs["hostKeys"] == outs["hostKeys"]
+    assert result.outs["hostKeysVerified"] is False

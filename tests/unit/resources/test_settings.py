@@ -13,6 +13,8 @@ from felhom_provider.settings import Secret, parse_settings
 from tests.unit.resources._fakes import SECRET, config
 
 FP = ":".join(["AB"] * 32)
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOLqNNhslU5MDVt/oOvJpLdPestRmcVtTsAUlug9cUY5"
+SHELL = {"host": "127.0.0.1", "hostKey": HOST_KEY, "privateKeyPath": "/k"}
 
 
 def parse(**overrides: Any):
@@ -40,7 +42,8 @@ def test_node_shell_and_limits() -> None:
         "host": "127.0.0.1",
         "port": 2200,
         "user": "root",
-        "hostKey": "ssh-ed25519 AAAAC3Nza",
+        "hostKey": "ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIOLqNNhslU5MDVt/oOvJpLdPestRmcVtTsAUlug9cUY5",
         "privateKeyPath": "/k",
     }
     settings = parse(
@@ -72,6 +75,38 @@ def test_node_shell_and_limits() -> None:
             "felhom:nodeShell.hostKey",
         ),
         ({"felhom:limits": '{"restoresPerNode": 0}'}, "felhom:limits.restoresPerNode"),
+        # Endpoints with parts the client would silently ignore are refused.
+        *[
+            ({"felhom:pve": pve(endpoint=url, insecureSkipTlsVerify=True)}, "felhom:pve.endpoint")
+            for url in (
+                "https://user:pw@h:8006",
+                "https://h:8006/api2/json",
+                "https://h:8006?x=1",
+                "https://h:8006#frag",
+                "https://h:99999",
+                "https://h:8006\n",
+                "https://bad_host!:8006",
+            )
+        ],
+        ({"felhom:pve": pve(node="pve1\n", insecureSkipTlsVerify=True)}, "felhom:pve.node"),
+        (
+            {"felhom:pve": pve(tokenId="a@pve!t\n", insecureSkipTlsVerify=True)},
+            "felhom:pve.tokenId",
+        ),
+        ({"felhom:pveTokenSecret": "abc\x00def"}, "felhom:pveTokenSecret"),
+        ({"felhom:pveTokenSecret": " \r\n"}, "felhom:pveTokenSecret"),
+        *[
+            ({"felhom:nodeShell": json.dumps({**SHELL, **bad})}, f"felhom:nodeShell.{key}")
+            for key, bad in (
+                ("host", {"host": "h\nx"}),
+                ("host", {"host": "h x"}),
+                ("user", {"user": "Root!"}),
+                ("hostKey", {"hostKey": "ssh-ed25519 AAAA"}),
+                ("hostKey", {"hostKey": "ssh-dss AAAAB3NzaC1kc3MAAA=="}),
+                ("privateKeyPath", {"privateKeyPath": "/k\n"}),
+                ("colour", {"colour": "red"}),
+            )
+        ],
         ({"felhom:limits": '{"httpTimeoutSeconds": 5}'}, "felhom:limits.httpTimeoutSeconds"),
     ],
 )
@@ -89,3 +124,15 @@ def test_secret_never_shows() -> None:
     with pytest.raises(TypeError):
         pickle.dumps(settings)
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
+
+
+def test_a_pasted_secret_loses_its_line_ending() -> None:
+    settings = parse(**{"felhom:pveTokenSecret": SECRET + "\r\n"})
+    assert settings.pve.token_secret.reveal() == SECRET
+
+
+def test_endpoint_trailing_slash_is_dropped() -> None:
+    settings = parse(
+        **{"felhom:pve": pve(endpoint="https://h.example:8006/", insecureSkipTlsVerify=True)}
+    )
+    assert settings.pve.endpoint == "https://h.example:8006"

@@ -1,0 +1,1 @@
+"""Declared field tables of the resources: each input written once (see ``field``)."""
