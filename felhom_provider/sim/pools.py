@@ -12,7 +12,8 @@ needs ``Pool.Audit``; the list shows only pools the caller may audit. A pool nam
 a letter (nested ``a/b`` needs its parent); a VM belongs to at most one pool (moving needs
 ``allow-move`` and ``Pool.Allocate`` on the old pool); only an empty pool can be deleted
 (destroyed guests do not count). A destroyed CT leaves its pool; create/restore with
-``pool`` adds the CT when the task succeeds.
+``pool`` adds the CT when the task succeeds. The pool records themselves (``Pools``, the
+``user.cfg`` part) are in ``poolcfg``; this module holds the API's rules over them.
 
 Not imitated: privileges inherited through pool ACLs (``/pool/<id>`` grants nothing on its
 members here except where PVE checks the pool path itself, as ``create_vm`` does), RRD
