@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from felhom_provider.sim import nodeinfo
 from felhom_provider.sim.request import ApiRequest
 
 
@@ -42,20 +43,20 @@ def permissions(req: ApiRequest) -> dict[str, Any]:
     Not imitated: pool members, groups, the propagate bit (always 1).
     """
     p = req.params
-    return req.state.permissions(req.actor, p.get("path"), p.get("userid"))
+    return nodeinfo.permissions(req.state, req.actor, p.get("path"), p.get("userid"))
 
 
 def version(req: ApiRequest) -> dict[str, Any]:
     """``GET /version``. Not imitated: ``console`` (absent)."""
-    return req.state.version(req.actor)
+    return nodeinfo.version(req.state, req.actor)
 
 
 def nodes(req: ApiRequest) -> list[dict[str, Any]]:
     """``GET /nodes``: the single simulated node. Not imitated: real load figures."""
-    return req.state.nodes(req.actor)
+    return nodeinfo.nodes(req.state, req.actor)
 
 
 def nextid(req: ApiRequest) -> str:
     """``GET /cluster/nextid``: a string, as PVE answers. Not imitated: datacenter.cfg range."""
     vmid = req.params.get("vmid")
-    return req.state.nextid(req.actor, int(vmid) if vmid is not None else None)
+    return nodeinfo.nextid(req.state, req.actor, int(vmid) if vmid is not None else None)

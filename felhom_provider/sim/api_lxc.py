@@ -1,4 +1,4 @@
-"""Handlers for ``/nodes/{node}/lxc/…``: thin wrappers over ``SimState``.
+"""Handlers for ``/nodes/{node}/lxc/…``: thin wrappers over the CT rule modules.
 
 Each docstring names what the handler does not imitate; the rules' own gaps are listed in
 ``lxc_create``, ``lxc_config`` and ``lxc_power``.
@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from felhom_provider.sim import lxc_config, lxc_create, lxc_move, lxc_pending, lxc_power
 from felhom_provider.sim.request import ApiRequest
 
 
 def index(req: ApiRequest) -> list[dict[str, Any]]:
     """``GET /nodes/{node}/lxc``. Not imitated: live CPU/memory/network counters (zeros)."""
     req.node()
-    return req.state.list_cts(req.actor)
+    return lxc_power.list_cts(req.state, req.actor)
 
 
 def create(req: ApiRequest) -> str:
     """``POST /nodes/{node}/lxc``. Not imitated: ``pool``, ``ha-managed``, ``bwlimit`` effects."""
     req.node()
-    return req.state.create_ct(req.actor, req.params)
+    return lxc_create.create_ct(req.state, req.actor, req.params)
 
 
 def destroy(req: ApiRequest) -> str:
@@ -29,7 +30,8 @@ def destroy(req: ApiRequest) -> str:
     Not imitated: ``purge`` (no backup jobs, HA or replication exist to purge).
     """
     req.node()
-    return req.state.destroy(
+    return lxc_power.destroy(
+        req.state,
         req.actor,
         req.vmid(),
         force=req.flag("force"),
@@ -43,65 +45,69 @@ def get_config(req: ApiRequest) -> dict[str, Any]:
     Not imitated: ``snapshot`` (no snapshots exist).
     """
     req.node()
-    return req.state.get_config(req.actor, req.vmid(), current=req.flag("current"))
+    return lxc_pending.get_config(
+        req.state, req.actor, req.vmid(), current_only=req.flag("current")
+    )
 
 
 def pending(req: ApiRequest) -> list[dict[str, Any]]:
     """``GET …/pending``. Not imitated: forced deletes (``delete: 2``)."""
     req.node()
-    return req.state.get_pending(req.actor, req.vmid())
+    return lxc_pending.get_pending(req.state, req.actor, req.vmid())
 
 
 def set_config(req: ApiRequest) -> None:
     """``PUT …/config``. Not imitated: hot-plug failures (every hot-plug succeeds)."""
     req.node()
-    req.state.set_config(req.actor, req.vmid(), req.params)
+    lxc_config.set_config(req.state, req.actor, req.vmid(), req.params)
 
 
 def resize(req: ApiRequest) -> str:
     """``PUT …/resize``. Not imitated: file-system resize failures (warnings in PVE)."""
     req.node()
     p = req.params
-    return req.state.resize(req.actor, req.vmid(), str(p["disk"]), str(p["size"]), p.get("digest"))
+    return lxc_config.resize(
+        req.state, req.actor, req.vmid(), str(p["disk"]), str(p["size"]), digest=p.get("digest")
+    )
 
 
 def move_volume(req: ApiRequest) -> str:
     """``POST …/move_volume``. Not imitated: moves to another storage, ``bwlimit``."""
     req.node()
-    return req.state.move_volume(req.actor, req.vmid(), req.params)
+    return lxc_move.move_volume(req.state, req.actor, req.vmid(), req.params)
 
 
 def start(req: ApiRequest) -> str:
     """``POST …/status/start``. Not imitated: ``debug`` logging, HA-managed starts."""
     req.node()
-    return req.state.start(req.actor, req.vmid(), req.flag("skiplock"))
+    return lxc_power.start(req.state, req.actor, req.vmid(), req.flag("skiplock"))
 
 
 def stop(req: ApiRequest) -> str:
     """``POST …/status/stop``. Not imitated: ``overrule-shutdown`` (no shutdown tasks to abort)."""
     req.node()
-    return req.state.stop(req.actor, req.vmid(), req.flag("skiplock"))
+    return lxc_power.stop(req.state, req.actor, req.vmid(), skiplock=req.flag("skiplock"))
 
 
 def shutdown(req: ApiRequest) -> str:
     """``POST …/status/shutdown``. Not imitated: a guest ignoring the request (``timeout``)."""
     req.node()
-    return req.state.shutdown(req.actor, req.vmid())
+    return lxc_power.stop(req.state, req.actor, req.vmid(), shutdown=True)
 
 
 def status_current(req: ApiRequest) -> dict[str, Any]:
     """``GET …/status/current``. Not imitated: pressure stall figures, real counters."""
     req.node()
-    return req.state.status_current(req.actor, req.vmid())
+    return lxc_power.status_current(req.state, req.actor, req.vmid())
 
 
 def interfaces(req: ApiRequest) -> list[dict[str, Any]] | None:
     """``GET …/interfaces``. Not imitated: SLAAC/DHCPv6 addresses (static ``ip6`` only)."""
     req.node()
-    return req.state.interfaces(req.actor, req.vmid())
+    return lxc_power.interfaces(req.state, req.actor, req.vmid())
 
 
 def template(req: ApiRequest) -> None:
     """``POST …/template``. Not imitated: snapshots check (none exist)."""
     req.node()
-    req.state.template(req.actor, req.vmid())
+    lxc_power.template(req.state, req.actor, req.vmid())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from felhom_provider.sim import node_boot
 from felhom_provider.sim.errors import SimApiError
 from felhom_provider.sim.guest import variants
 from felhom_provider.sim.params import Spec
@@ -27,7 +28,7 @@ SCENARIO_PARAMS: dict[tuple[str, str], dict[str, Spec]] = {
 
 def node_reboot(req: ApiRequest) -> dict[str, Any]:
     """Reboot the simulated node; answers the ``startall`` task's UPID."""
-    return {"upid": req.state.node_reboot()}
+    return {"upid": node_boot.reboot(req.state)}
 
 
 def break_docker(req: ApiRequest) -> dict[str, Any]:

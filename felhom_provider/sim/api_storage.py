@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from felhom_provider.sim import backup
 from felhom_provider.sim.request import ApiRequest
 
 
 def storage_index(req: ApiRequest) -> list[dict[str, Any]]:
     """``GET /nodes/{node}/storage``. Not imitated: ``storage``/``target``/``format`` filters."""
     req.node()
-    return req.state.storage_list(req.actor, req.params.get("content"))
+    return backup.storage_list(req.state, req.actor, req.params.get("content"))
 
 
 def content(req: ApiRequest) -> list[dict[str, Any]]:
@@ -24,8 +25,12 @@ def content(req: ApiRequest) -> list[dict[str, Any]]:
     req.node()
     p = req.params
     vmid = p.get("vmid")
-    return req.state.storage_content(
-        req.actor, str(p["storage"]), p.get("content"), int(vmid) if vmid is not None else None
+    return backup.storage_content(
+        req.state,
+        req.actor,
+        str(p["storage"]),
+        p.get("content"),
+        int(vmid) if vmid is not None else None,
     )
 
 
@@ -33,16 +38,16 @@ def delete_volume(req: ApiRequest) -> str:
     """``DELETE …/storage/{storage}/content/{volume}``. Not imitated: ``delay`` (always a task)."""
     req.node()
     p = req.params
-    return req.state.delete_volume(req.actor, p.get("storage"), str(p["volume"]))
+    return backup.delete_volume(req.state, req.actor, p.get("storage"), str(p["volume"]))
 
 
 def vzdump(req: ApiRequest) -> str:
     """``POST /nodes/{node}/vzdump``. Not imitated: ``all``/``pool``/``exclude``, pruning, mail."""
     req.node()
-    return req.state.vzdump(req.actor, req.params)
+    return backup.vzdump(req.state, req.actor, req.params)
 
 
 def extractconfig(req: ApiRequest) -> str:
     """``GET /nodes/{node}/vzdump/extractconfig``. Not imitated: PBS archives."""
     req.node()
-    return req.state.extractconfig(req.actor, str(req.params["volume"]))
+    return backup.extractconfig(req.state, req.actor, str(req.params["volume"]))

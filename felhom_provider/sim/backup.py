@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from felhom_provider.sim import pctconf
 from felhom_provider.sim.auth import ROOT
 from felhom_provider.sim.errors import SimApiError, TaskError, lock_timeout_message
-from felhom_provider.sim.lxc_power import lease_of, stop_now
+from felhom_provider.sim.lxc_power import stop_now
 from felhom_provider.sim.persist import atomic_write_bytes
 from felhom_provider.sim.storage import STORAGES, Volume, backup_owner
 
@@ -264,7 +264,7 @@ def _backup_one(
         with state.mutex:
             ct.status = "running"
             state.save_ct(ct)
-        state.hooks.on_start(ct, lease_of(state, ct, "net0"))
+        state.hooks.on_start(ct, state.dhcp.lease_of(ct, "net0"))
     with state.mutex:
         ct.conf.pop("lock", None)
         state.save_ct(ct)

@@ -37,6 +37,7 @@ from felhom_provider.sim.guest.sshbase import ExecSession, Listener, load_privat
 
 if TYPE_CHECKING:
     from felhom_provider.sim.guest.hooks import SimGuestHooks
+    from felhom_provider.sim.hooks import RunningSim
 
 PROBE_ADDRESS = "127.77.255.254"
 
@@ -103,7 +104,7 @@ class GuestSshd:
 
     def __init__(self, port: int | None = None, stdin_wait: float = 2.0) -> None:
         self.hooks: SimGuestHooks | None = None
-        self.server: Any = None  # the SimServer; its ``state`` is swapped by a reload
+        self.server: RunningSim | None = None  # its ``state`` is swapped by a reload
         self.stdin_wait = stdin_wait
         self.port, self._reservation = reserve_port(port)
         self._lock = threading.Lock()
@@ -201,7 +202,7 @@ class GuestSshdService:
         self.sshd = GuestSshd(port)
         hooks.listeners.append(self.sshd.update)
 
-    def start(self, sim: Any) -> dict[str, Any]:
+    def start(self, sim: RunningSim) -> dict[str, Any]:
         """Pick up guests already running (after a restart); return endpoint.json keys."""
         state = sim.state
         self.sshd.hooks, self.sshd.server = self.hooks, sim

@@ -60,7 +60,8 @@ class Move:
 
 
 def move_volume(state: SimState, actor: str, vmid: int, params: dict[str, Any]) -> str:
-    """Check and start the ``move_volume`` task; returns its UPID."""
+    """``POST …/move_volume`` (to another CT): check and start the task; returns its UPID."""
+    state.auth.check(actor, f"/vms/{vmid}", ["VM.Config.Disk"])
     target = params.get("target-vmid")
     if target is not None and params.get("storage"):
         msg = "either set 'storage' or 'target-vmid', but not both"

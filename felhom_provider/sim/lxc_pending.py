@@ -16,6 +16,9 @@ On a running CT:
   (the volume is freed), ``swap``/``cpulimit``/``cpuunits``/``netN``;
 * everything else stays in ``pending`` until the next start or a ``revert``.
 
+The read side is here too: ``GET …/config`` (pending values merged in unless ``current``)
+and ``GET …/pending``.
+
 Not imitated: hot-plug failures (``unable to hotplug …`` warnings: every listed change
 succeeds), ``devN`` (root-only, refused earlier), SDN IPAM updates, forced deletes.
 """
@@ -31,6 +34,7 @@ from felhom_provider.sim.errors import SimApiError
 
 if TYPE_CHECKING:
     from felhom_provider.sim.models import Container
+    from felhom_provider.sim.state import SimState
 
 # Applies one key to the config: (ct, key, new value, or None to delete).
 Applier = Callable[["Container", str, "str | None"], None]
@@ -159,3 +163,26 @@ def pending_items(ct: Container) -> list[dict[str, Any]]:
         items.append(item)
     items.append({"key": "digest", "value": ct.digest()})
     return items
+
+
+def get_config(
+    state: SimState, actor: str, vmid: int, *, current_only: bool = False
+) -> dict[str, Any]:
+    """``GET …/config``: typed values plus ``digest``; pending values merged in unless
+    ``current_only`` (the ``current`` parameter, ``load_current_config``)."""
+    state.auth.check(actor, f"/vms/{vmid}", ["VM.Audit"])
+    ct = state.ct(vmid)
+    with state.mutex:
+        res = pctconf.typed(current(ct, current_only=current_only))
+        res["digest"] = ct.digest()
+        if ct.raw_lxc:
+            res["lxc"] = [[key, value] for key, value in ct.raw_lxc]
+    return res
+
+
+def get_pending(state: SimState, actor: str, vmid: int) -> list[dict[str, Any]]:
+    """``GET …/pending``: every key with its current and pending value, and deletes."""
+    state.auth.check(actor, f"/vms/{vmid}", ["VM.Audit"])
+    ct = state.ct(vmid)
+    with state.mutex:
+        return pending_items(ct)

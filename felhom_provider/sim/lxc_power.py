@@ -29,16 +29,6 @@ if TYPE_CHECKING:
     from felhom_provider.sim.tasks import Task
 
 
-def lease_of(state: SimState, ct: Container, key: str) -> str | None:
-    """DHCP address of interface ``key`` when running with ``ip=dhcp``."""
-    if ct.status != "running" or key not in ct.conf:
-        return None
-    net = propstr.parse(ct.conf[key], NET_FORMAT)
-    if net.get("ip") != "dhcp" or "hwaddr" not in net:
-        return None
-    return state.dhcp.leases.get(net["hwaddr"].upper())
-
-
 def _check_skiplock(actor: str, skiplock: bool) -> None:
     if skiplock and actor != ROOT:
         raise ParamError({"skiplock": "Only root may use this option."})
@@ -71,7 +61,7 @@ def start(state: SimState, actor: str, vmid: int, skiplock: bool = False) -> str
             ct.started_at = state.clock.now()
             state.save_ct(ct)
         _lease_all(state, ct)
-        state.hooks.on_start(ct, lease_of(state, ct, "net0"))
+        state.hooks.on_start(ct, state.dhcp.lease_of(ct, "net0"))
         return 0
 
     return state.run_task(actor, "vzstart", vmid, body=body)
@@ -327,7 +317,7 @@ def interfaces(state: SimState, actor: str, vmid: int) -> list[dict[str, Any]] |
     result = [_iface("lo", "00:00:00:00:00:00", "127.0.0.1/8", "::1/128")]
     for key, value in sorted(ct.nets().items(), key=lambda kv: int(kv[0][3:])):
         net = propstr.parse(value, NET_FORMAT)
-        addr = lease_of(state, ct, key)
+        addr = state.dhcp.lease_of(ct, key)
         ip, ip6 = net.get("ip", ""), net.get("ip6", "")
         inet = f"{addr}/16" if addr else (ip if "/" in ip else None)
         # Static IPv6 addresses are configured as given; SLAAC/DHCPv6 are not imitated.

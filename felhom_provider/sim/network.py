@@ -22,9 +22,14 @@ import ipaddress
 import secrets
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from felhom_provider.sim import propstr
+from felhom_provider.sim.params import NET_FORMAT
 from felhom_provider.sim.persist import atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from felhom_provider.sim.models import Container
 
 MAC_PREFIX = "BC:24:11"
 BRIDGES = ("vmbr0",)
@@ -80,6 +85,15 @@ class Dhcp:
                     self._save()
                     return addr
         raise RuntimeError("DHCP pool 127.77.0.0/16 exhausted")
+
+    def lease_of(self, ct: Container, key: str) -> str | None:
+        """The DHCP address of ``ct``'s interface ``key`` while it runs with ``ip=dhcp``."""
+        if ct.status != "running" or key not in ct.conf:
+            return None
+        net = propstr.parse(ct.conf[key], NET_FORMAT)
+        if net.get("ip") != "dhcp" or "hwaddr" not in net:
+            return None
+        return self.leases.get(net["hwaddr"].upper())
 
     def record_ip_collision(self, ip: str, vmids: list[int], now: float) -> None:
         """Remember that ``vmids`` ran at once with the same static address (an IP conflict:

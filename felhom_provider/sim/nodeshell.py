@@ -36,7 +36,7 @@ from felhom_provider.sim.guest_sshd import GuestSshdService
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from felhom_provider.sim.hooks import Extensions
+    from felhom_provider.sim.hooks import Extensions, RunningSim
     from felhom_provider.sim.state import SimState
 
 USER = "root"
@@ -135,7 +135,7 @@ class NodeShellService:
         self.hooks, self.host, self.port = hooks, host, port
         self.shell: NodeShell | None = None
 
-    def start(self, sim: Any) -> dict[str, Any]:
+    def start(self, sim: RunningSim) -> dict[str, Any]:
         """Start on ``sim.state``; returns ``{"node_shell": {...}}`` for endpoint.json."""
         self.shell = NodeShell(
             sim.state, self.hooks, current=lambda: sim.state, host=self.host, port=self.port

@@ -12,7 +12,8 @@ needs ``Pool.Audit``; the list shows only pools the caller may audit. A pool nam
 a letter (nested ``a/b`` needs its parent); a VM belongs to at most one pool (moving needs
 ``allow-move`` and ``Pool.Allocate`` on the old pool); only an empty pool can be deleted
 (destroyed guests do not count). A destroyed CT leaves its pool; create/restore with
-``pool`` adds the CT when the task succeeds.
+``pool`` adds the CT when the task succeeds. The pool records themselves (``Pools``, the
+``user.cfg`` part) are in ``poolcfg``; this module holds the API's rules over them.
 
 Not imitated: privileges inherited through pool ACLs (``/pool/<id>`` grants nothing on its
 members here except where PVE checks the pool path itself, as ``create_vm`` does), RRD
@@ -22,80 +23,17 @@ figures in member entries (zeros), VMs (only CTs exist).
 from __future__ import annotations
 
 import re
-import threading
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from felhom_provider.sim.errors import PermissionCheckError, SimApiError
-from felhom_provider.sim.persist import atomic_write_json, read_json
+from felhom_provider.sim.errors import SimApiError
+from felhom_provider.sim.lxc_power import vm_status
+from felhom_provider.sim.poolcfg import Pool
 from felhom_provider.sim.storage import STORAGES
 
 if TYPE_CHECKING:
     from felhom_provider.sim.state import SimState
 
 _SPLIT = re.compile(r"[;, ]+")
-
-
-@dataclass
-class Pool:
-    """One pool: comment, member VMIDs and storage ids."""
-
-    comment: str | None = None
-    vms: set[int] = field(default_factory=set)
-    storage: set[str] = field(default_factory=set)
-
-
-class Pools:
-    """The pools of ``user.cfg``; persisted to ``pools.json``."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self.lock = threading.RLock()
-        self.pools: dict[str, Pool] = {}
-
-    def load(self) -> None:
-        """Read the pools from disk (none on first start)."""
-        for poolid, raw in dict(read_json(self._path, {})).items():
-            self.pools[poolid] = Pool(raw.get("comment"), set(raw["vms"]), set(raw["storage"]))
-
-    def save(self) -> None:
-        """Write the pools atomically."""
-        atomic_write_json(
-            self._path,
-            {
-                k: {"comment": p.comment, "vms": sorted(p.vms), "storage": sorted(p.storage)}
-                for k, p in sorted(self.pools.items())
-            },
-        )
-
-    def pool_of(self, vmid: int) -> str | None:
-        """The pool a VMID belongs to."""
-        with self.lock:
-            return next((k for k, p in self.pools.items() if vmid in p.vms), None)
-
-    def check_exists(self, poolid: str) -> None:
-        """``check_pool_exist``: a 403 when the pool is unknown."""
-        if poolid not in self.pools:
-            raise PermissionCheckError(f"pool '{poolid}' does not exist")
-
-    def add_vm(self, vmid: int, poolid: str) -> None:
-        """``add_vm_to_pool`` (a no-op for an unknown pool); leaves any other pool."""
-        with self.lock:
-            if poolid not in self.pools:
-                return
-            for pool in self.pools.values():
-                pool.vms.discard(vmid)
-            self.pools[poolid].vms.add(vmid)
-            self.save()
-
-    def remove_vm(self, vmid: int) -> None:
-        """``remove_vm_access``'s pool part: the VMID leaves its pool."""
-        with self.lock:
-            if any(vmid in p.vms for p in self.pools.values()):
-                for pool in self.pools.values():
-                    pool.vms.discard(vmid)
-                self.save()
 
 
 def index(
@@ -122,7 +60,6 @@ def read(state: SimState, actor: str, poolid: str, type_: str | None = None) -> 
 
 
 def _read(state: SimState, poolid: str, type_: str | None) -> dict[str, Any]:
-    from felhom_provider.sim.lxc_power import vm_status  # noqa: PLC0415 (import cycle)
 
     pool = state.pools.pools[poolid]
     members: list[dict[str, Any]] = []

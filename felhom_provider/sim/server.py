@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from felhom_provider.sim import backup, routes, schema
+from felhom_provider.sim import backup, node_boot, routes, schema
 from felhom_provider.sim.auth import AGENT_TOKEN, ROOT, WEAK_TOKEN
 from felhom_provider.sim.certs import ensure_cert
 from felhom_provider.sim.clock import Clock, ManualClock, ScaledClock
@@ -368,7 +368,7 @@ class SimServer:
 
     def node_reboot(self) -> str:
         """Reboot the simulated node (``POST /_sim/node/reboot``); the ``startall`` UPID."""
-        return self.state.node_reboot()
+        return node_boot.reboot(self.state)
 
     def break_docker(self, volid: str) -> None:
         """Make a backup archive the "Docker is broken" variant

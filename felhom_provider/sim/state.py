@@ -1,13 +1,17 @@
-"""The simulated node: all state and rules, no HTTP.
+"""The simulated node's state: data, locks, clock, task runner and persistence; no rules.
 
-``SimState`` is what both the HTTP handlers and the node shell call. Every operation takes
-the acting identity first (``root@pam``, ``user@realm`` or a token id ``user@realm!tok``)
-and raises ``SimApiError`` subclasses shaped like PVE's answers. Operations that PVE runs
-as workers return a UPID; the work happens when the task completes on the clock.
+``SimState`` holds what a PVE node holds (CT configs and runtime, storages, DHCP leases,
+pools, tasks, the ACL database), the config flocks, the clock with its scheduler, and the
+task runner with its config-lock handling. It loads and saves itself under ``state_dir``.
 
-The operations live in topic modules (``lxc_create``, ``lxc_config``, ``lxc_power``,
-``backup``); this module holds the shared machinery: loading and saving, CT lookup, the
-task runner with its config-lock handling, and the node-level calls.
+The API's rules live in their own modules, which take the state as their first argument:
+``lxc_create``, ``lxc_config``, ``lxc_pending``, ``lxc_power``, ``lxc_move``, ``backup``,
+``pools``, ``node_boot`` and ``nodeinfo``. The HTTP handlers (``api_*``) and the node
+shell (``guest/nodecli``) call those modules directly; this module imports none of them.
+Every rule takes the acting identity (``root@pam``, ``user@realm`` or a token id
+``user@realm!tok``) and raises ``SimApiError`` subclasses shaped like PVE's answers;
+operations that PVE runs as workers return a UPID and do their work when the task
+completes on the clock.
 """
 
 from __future__ import annotations
@@ -17,32 +21,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from felhom_provider.sim import (
-    backup,
-    lxc_config,
-    lxc_create,
-    lxc_move,
-    lxc_pending,
-    lxc_power,
-    node_boot,
-    pctconf,
-)
 from felhom_provider.sim.auth import AuthDb
 from felhom_provider.sim.clock import Clock, ScaledClock, Scheduler
 from felhom_provider.sim.errors import ParamError, SimApiError, TaskError, lock_timeout_message
 from felhom_provider.sim.faults import Faults
-from felhom_provider.sim.hooks import GuestHooks
+from felhom_provider.sim.hookbase import GuestHooks
 from felhom_provider.sim.locks import ConfigLocks
 from felhom_provider.sim.models import Container
 from felhom_provider.sim.network import Dhcp
 from felhom_provider.sim.persist import atomic_write_json, atomic_write_text, read_json
-from felhom_provider.sim.pools import Pools
+from felhom_provider.sim.poolcfg import Pools
 from felhom_provider.sim.storage import StorageRegistry
 from felhom_provider.sim.tasks import Task, TaskRegistry
-
-PVE_VERSION = {"version": "9.1.2", "release": "9.1", "repoid": "7a9ed2b5f1d93c4e"}
 
 
 @dataclass
@@ -90,7 +81,7 @@ class SimState:
         self.tasks = TaskRegistry(self.node, self.dir / "tasks", self.boot_time)
         self.cts: dict[int, Container] = {}
         self.interrupted: list[Task] = []
-        self.hooks.attach(self)
+        self.hooks.attach(self.storage)
         self._load()
 
     # -- persistence ----------------------------------------------------------------
@@ -109,7 +100,7 @@ class SimState:
         for ct in self.cts.values():
             if ct.status == "running":
                 # The guest kept running while the API daemon was down; let the model resume.
-                self.hooks.on_start(ct, self.net0_lease(ct))
+                self.hooks.on_start(ct, self.dhcp.lease_of(ct, "net0"))
 
     def save_ct(self, ct: Container) -> None:
         """Write the CT's pct.conf and runtime file atomically."""
@@ -144,10 +135,6 @@ class SimState:
                 f"Configuration file 'nodes/{self.node}/lxc/{vmid}.conf' does not exist"
             )
         return found
-
-    def net0_lease(self, ct: Container) -> str | None:
-        """The DHCP address of net0 while running (None when stopped or not DHCP)."""
-        return lxc_power.lease_of(self, ct, "net0")
 
     # -- tasks ------------------------------------------------------------------------
 
@@ -259,10 +246,6 @@ class SimState:
         if seconds <= 0:
             self.scheduler.run_due()
 
-    def node_reboot(self) -> str:
-        """Reboot the node: all CTs stop, ``startall`` starts the onboot ones; its UPID."""
-        return node_boot.reboot(self)
-
     def advance(self, seconds: float) -> int:
         """Manual clock only: move time forward and complete what became due."""
         advance = getattr(self.clock, "advance", None)
@@ -279,153 +262,3 @@ class SimState:
                 return False
             time.sleep(0.005)
         return True
-
-    # -- node-level calls -----------------------------------------------------------
-
-    def version(self, actor: str) -> dict[str, Any]:
-        """``GET /version``."""
-        return dict(PVE_VERSION)
-
-    def nodes(self, actor: str) -> list[dict[str, Any]]:
-        """``GET /nodes``: this one node, online."""
-        uptime = int(self.clock.now() - self.boot_time)
-        return [
-            {
-                "node": self.node,
-                "status": "online",
-                "type": "node",
-                "id": f"node/{self.node}",
-                "maxcpu": 16,
-                "cpu": 0.02,
-                "maxmem": 64 << 30,
-                "mem": 8 << 30,
-                "uptime": uptime,
-                "level": "",
-                "ssl_fingerprint": "",
-            }
-        ]
-
-    def nextid(self, actor: str, vmid: int | None = None) -> str:
-        """``GET /cluster/nextid``: advisory, answered as a string like PVE does."""
-        with self.mutex:
-            if vmid is not None:
-                if vmid in self.cts:
-                    raise ParamError({"vmid": f"VM {vmid} already exists"})
-                return str(vmid)
-            for candidate in range(100, 1000000):
-                if candidate not in self.cts:
-                    return str(candidate)
-        raise SimApiError("unable to get any free VMID in range [100, 999999]")
-
-    def permissions(
-        self, actor: str, path: str | None = None, userid: str | None = None
-    ) -> dict[str, Any]:
-        """``GET /access/permissions`` for the caller or an owned token.
-
-        Anyone else's permissions need ``Sys.Audit`` on ``/access``.
-        """
-        target = userid or actor
-        own = target == actor or (target.split("!")[0] == actor and "!" not in actor)
-        if not own:
-            self.auth.check(actor, "/access", ["Sys.Audit"])
-        paths = [path] if path else self.auth.permission_paths()
-        result: dict[str, Any] = {}
-        for p in paths:
-            privs = self.auth.privileges(target, p)
-            if privs:
-                result[p] = {priv: 1 for priv in sorted(privs)}
-        return result
-
-    # -- CT operations (same entry points for the HTTP handlers and the node shell) -----
-
-    def list_cts(self, actor: str) -> list[dict[str, Any]]:
-        """``GET /nodes/{node}/lxc``."""
-        return lxc_power.list_cts(self, actor)
-
-    def create_ct(self, actor: str, params: dict[str, Any]) -> str:
-        """``POST /nodes/{node}/lxc`` (create or ``restore=1``); returns the UPID."""
-        return lxc_create.create_ct(self, actor, params)
-
-    def get_config(self, actor: str, vmid: int, *, current: bool = False) -> dict[str, Any]:
-        """``GET …/config``: typed values plus ``digest``; pending values merged in unless
-        ``current`` (``load_current_config``)."""
-        self.auth.check(actor, f"/vms/{vmid}", ["VM.Audit"])
-        ct = self.ct(vmid)
-        with self.mutex:
-            res = pctconf.typed(lxc_pending.current(ct, current_only=current))
-            res["digest"] = ct.digest()
-            if ct.raw_lxc:
-                res["lxc"] = [[key, value] for key, value in ct.raw_lxc]
-        return res
-
-    def get_pending(self, actor: str, vmid: int) -> list[dict[str, Any]]:
-        """``GET …/pending``: every key with its current and pending value, and deletes."""
-        self.auth.check(actor, f"/vms/{vmid}", ["VM.Audit"])
-        ct = self.ct(vmid)
-        with self.mutex:
-            return lxc_pending.pending_items(ct)
-
-    def set_config(self, actor: str, vmid: int, params: dict[str, Any]) -> None:
-        """``PUT …/config`` (synchronous)."""
-        lxc_config.set_config(self, actor, vmid, params)
-
-    def resize(self, actor: str, vmid: int, disk: str, size: str, digest: str | None = None) -> str:
-        """``PUT …/resize``; returns the UPID."""
-        return lxc_config.resize(self, actor, vmid, disk, size, digest=digest)
-
-    def move_volume(self, actor: str, vmid: int, params: dict[str, Any]) -> str:
-        """``POST …/move_volume`` (to another CT); returns the UPID."""
-        self.auth.check(actor, f"/vms/{vmid}", ["VM.Config.Disk"])
-        return lxc_move.move_volume(self, actor, vmid, params)
-
-    def start(self, actor: str, vmid: int, skiplock: bool = False) -> str:
-        """``POST …/status/start``."""
-        return lxc_power.start(self, actor, vmid, skiplock)
-
-    def stop(self, actor: str, vmid: int, skiplock: bool = False) -> str:
-        """``POST …/status/stop``."""
-        return lxc_power.stop(self, actor, vmid, skiplock=skiplock)
-
-    def shutdown(self, actor: str, vmid: int) -> str:
-        """``POST …/status/shutdown``."""
-        return lxc_power.stop(self, actor, vmid, shutdown=True)
-
-    def status_current(self, actor: str, vmid: int) -> dict[str, Any]:
-        """``GET …/status/current``."""
-        return lxc_power.status_current(self, actor, vmid)
-
-    def destroy(
-        self, actor: str, vmid: int, *, force: bool = False, unreferenced: bool = False
-    ) -> str:
-        """``DELETE /nodes/{node}/lxc/{vmid}``; ``purge`` has nothing extra to remove here."""
-        return lxc_power.destroy(self, actor, vmid, force=force, unreferenced=unreferenced)
-
-    def interfaces(self, actor: str, vmid: int) -> list[dict[str, Any]] | None:
-        """``GET …/interfaces`` (None when stopped)."""
-        return lxc_power.interfaces(self, actor, vmid)
-
-    def template(self, actor: str, vmid: int) -> None:
-        """``POST …/template`` (returns None; the worker's UPID is discarded)."""
-        lxc_power.template(self, actor, vmid)
-
-    def vzdump(self, actor: str, params: dict[str, Any]) -> str:
-        """``POST /nodes/{node}/vzdump``; returns the UPID."""
-        return backup.vzdump(self, actor, params)
-
-    def extractconfig(self, actor: str, volume: str) -> str:
-        """``GET /nodes/{node}/vzdump/extractconfig``: pct.conf text."""
-        return backup.extractconfig(self, actor, volume)
-
-    def storage_list(self, actor: str, content: str | None = None) -> list[dict[str, Any]]:
-        """``GET /nodes/{node}/storage``."""
-        return backup.storage_list(self, actor, content)
-
-    def storage_content(
-        self, actor: str, storage: str, content: str | None = None, vmid: int | None = None
-    ) -> list[dict[str, Any]]:
-        """``GET …/storage/{storage}/content``."""
-        return backup.storage_content(self, actor, storage, content, vmid)
-
-    def delete_volume(self, actor: str, storage: str | None, volume: str) -> str:
-        """``DELETE …/storage/{storage}/content/{volume}``; returns the UPID."""
-        return backup.delete_volume(self, actor, storage, volume)

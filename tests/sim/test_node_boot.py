@@ -64,7 +64,7 @@ def test_reboot_starts_onboot_guests_in_order_with_up_delays(
     sim = sim_factory(clock=ManualClock(durations=instant))
     root = _fleet(sim)
     sim.state.cts[504].conf["lock"] = "backup"  # left over by a backup the reboot cut off
-    upid = sim.state.node_reboot()
+    upid = sim.node_reboot()
     assert _running(sim) == {502}  # order 1 first; then 30 s (up) before the next
     sim.advance(29)
     assert _running(sim) == {502}

@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from felhom_provider.sim.guest import authkeys, boot, hostkeys, keypool, mounts, shell, template
 from felhom_provider.sim.guest.model import GuestModel
 from felhom_provider.sim.guest.registry import Result
-from felhom_provider.sim.hooks import GuestHooks
+from felhom_provider.sim.hookbase import GuestHooks
 
 if TYPE_CHECKING:
     from felhom_provider.sim.models import Container
-    from felhom_provider.sim.state import SimState
     from felhom_provider.sim.storage import StorageRegistry
 
 
@@ -80,9 +79,9 @@ class SimGuestHooks(GuestHooks):
         self.listeners: list[Listener] = []
         self.storage: StorageRegistry | None = None
 
-    def attach(self, state: SimState) -> None:
+    def attach(self, storage: StorageRegistry) -> None:
         """Keep the volume registry: mount point contents live on their volumes."""
-        self.storage = state.storage
+        self.storage = storage
 
     @contextmanager
     def mounted(self, ct: Container, *, save: bool = True) -> Iterator[GuestModel]:

@@ -25,6 +25,7 @@ from felhom_provider.sim import (
     lxc_create,
     lxc_pending,
     lxc_power,
+    nodeinfo,
     params,
     pctconf,
     schema,
@@ -101,7 +102,7 @@ class NodeCli:
 
     def _dispatch(self, argv: list[str], stdin: str) -> Result:
         if argv == ["pveversion"]:
-            v = self.state.version(ROOT)
+            v = nodeinfo.version(self.state, ROOT)
             return Result(
                 0, f"pve-manager/{v['version']}/{v['repoid']} (running kernel: {KERNEL})\n"
             )
