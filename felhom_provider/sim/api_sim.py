@@ -1,6 +1,8 @@
 """The simulator-only control API under ``/api2/json/_sim/…`` (a path PVE does not have).
 
-Any authenticated identity may use it. It mirrors ``SimServer``'s in-process methods:
+Only the simulator's admin token (``tokens.admin`` in ``endpoint.json``; a token with no
+ACL, so it has no PVE privilege) may use it: every PVE identity, root@pam included, gets
+403. It mirrors ``SimServer``'s in-process methods:
 
 * ``GET /_sim/audit``: CTs, MACs, L2 collisions, request counters, running tasks, locks;
 * ``GET /_sim/faults``, ``DELETE /_sim/faults`` (clear), ``DELETE /_sim/faults/{id}``;

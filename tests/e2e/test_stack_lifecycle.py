@@ -60,13 +60,15 @@ class Sim:
             subprocess.run(["sleep", "0.1"], check=True)
         self.endpoint: dict[str, Any] = json.loads(endpoint.read_text())
         self.client = PveClient(PveEndpoint.from_endpoint_json(self.endpoint))
+        # The control API (/_sim/*) answers only the simulator's admin token.
+        self.admin = PveClient(PveEndpoint.from_endpoint_json(self.endpoint, token="admin"))
 
     @property
     def secret(self) -> str:
         return str(self.endpoint["tokens"]["agent"]["secret"])
 
     def audit(self) -> dict[str, Any]:
-        return dict(self.client._call("GET", "/_sim/audit"))
+        return dict(self.admin._call("GET", "/_sim/audit"))
 
     def mutations(self) -> int:
         counts = self.audit()["requests"]
