@@ -162,14 +162,27 @@ class Applier:
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def mark_started(self, vmid: int) -> None:
+    def mark_started(self, vmid: int, attempts: int = 4) -> None:
         """Take the never-started line out of the description before a start (see
-        ``NEVER_STARTED``); ``digest`` makes a concurrent edit fail instead of being lost."""
-        config = self.client.get_config(vmid)
-        description = str(config.get("description") or "")
-        cleaned = without_never_started(description)
-        if cleaned != description:
-            self.client.put_config(vmid, {"description": cleaned}, digest=config.get("digest"))
+        ``NEVER_STARTED``).
+
+        ``digest`` makes a concurrent edit fail instead of being lost. A PUT that fails (the
+        digest moved, or a lost answer re-sent after it applied) is judged by reading the
+        config again: the mark gone is success; otherwise it is tried again, bounded.
+        """
+        for attempt in range(1, attempts + 1):
+            config = self.client.get_config(vmid)
+            description = str(config.get("description") or "")
+            cleaned = without_never_started(description)
+            if cleaned == description:
+                return
+            try:
+                self.client.put_config(vmid, {"description": cleaned}, digest=config.get("digest"))
+                return
+            except PveError:
+                if attempt >= attempts:
+                    raise
+                self.progress(f"CT {vmid}: description changed meanwhile; reading it again")
 
     def recover(self, exc: ConnectionLostError, kind: str, vmid: int) -> Any:
         """The task a lost dispatch started, or None.

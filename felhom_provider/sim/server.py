@@ -126,6 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
         rule = sim.state.faults.match_http(method, path, template)
         if rule is not None and self._apply_fault(rule):
             return
+        # ``drop-after``: the request runs, then the answer is lost on the way back.
+        lose_answer = rule is not None and rule.action == "drop-after"
         try:
             if found is None:
                 raise NotImplementedPathError(method, path)
@@ -142,6 +144,9 @@ class _Handler(BaseHTTPRequestHandler):
             state = sim.state
             req = ApiRequest(sim, state, actor, method, path, route.template, params)
             result = route.handler(req)
+            if lose_answer:
+                self.close_connection = True
+                return
         except AuthFailedError as exc:
             if sim.state.settings.auth_fail_delay:
                 time.sleep(sim.state.settings.auth_fail_delay)
