@@ -67,7 +67,7 @@ def mask(text: str, secrets: Iterable[str], replacement: str = MASK) -> str:
     """
     forms: set[str] = set()
     for secret in {str(s) for s in secrets if s}:
-        if len(secret.strip()) >= _MIN_SECRET_LEN:
+        if len(secret) >= _MIN_SECRET_LEN:
             forms |= secret_forms(secret)
     out = text
     for form in sorted(forms, key=len, reverse=True):
