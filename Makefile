@@ -60,5 +60,9 @@ bench: venv
 bench-sim: venv
 	$(PY) bench/sim_bench.py
 
+# A 16-guest fleet with the real CLI, with and without the transient-fleet fault profile.
+bench-faults: setup
+	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(PY) bench/faults.py --guests 16
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -79,7 +79,7 @@ def explain(exc: BaseException) -> str:
         lines.append(f"  rolled back: {rolled_back}")
     if isinstance(exc, RollbackError):
         lines.append("  left behind: " + "; ".join(exc.leftovers))
-    facts = {k: v for k, v in ctx.items() if k in ("vmid", "node", "upid", "exitstatus")}
+    facts = {k: v for k, v in ctx.items() if k in ("vmid", "node", "upid")}
     if facts:
         lines.append("  " + ", ".join(f"{k}={v}" for k, v in sorted(facts.items())))
     lines.append(f"  to do: {_hint(exc)}")

@@ -30,7 +30,9 @@ MUTATING = ("POST ", "PUT ", "DELETE ")
 class Sim:
     """The simulator as a separate process (``python -m felhom_provider.sim serve``)."""
 
-    def __init__(self, state_dir: Path, time_scale: float = 0.0) -> None:
+    def __init__(
+        self, state_dir: Path, time_scale: float = 0.0, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.state_dir = state_dir
         self.log = state_dir.parent / "sim.log"
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -47,6 +49,7 @@ class Sim:
                     "0",
                     "--time-scale",
                     str(time_scale),
+                    *extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
