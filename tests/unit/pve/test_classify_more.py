@@ -59,6 +59,8 @@ def test_node_shell_stderr_is_classified_like_the_api(stderr, cls):
     assert err.pve_message == stderr  # type: ignore[attr-defined]
     assert err.context["vmid"] == 100 and "exit_code" not in err.context
     assert err.__cause__ is exc and err.message == exc.message
+    if cls is GuestLockedError:
+        assert err.context["lock"] == "backup"
 
 
 def test_unknown_node_shell_failure_is_returned_as_it_is():
