@@ -7,19 +7,28 @@ STAMP := $(VENV)/.installed
 # The toolchain installer prints the directory holding pulumi and its Python plugins.
 PULUMI_BIN_FILE := $(VENV)/pulumi-bin
 
-.PHONY: setup venv toolchain test lint unit e2e acceptance demo demo-down bench bench-sim clean
+.PHONY: setup venv toolchain test lint unit e2e acceptance demo demo-down bench bench-sim bench-faults lock mutate clean
 
 setup: venv toolchain
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Installs exactly the pinned, hash-checked set of requirements.lock, then this package
+# itself without resolving anything again (--no-deps).
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "Python >= 3.11 is required (found $$($(PYTHON) --version))"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# Re-resolve pyproject.toml's dependencies (runtime + dev extra) to the newest allowed
+# versions and rewrite requirements.lock with every file's hash. Commit the result.
+lock: venv
+	$(VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-find-links --no-emit-index-url --extra dev \
+	  --output-file requirements.lock pyproject.toml
 
 toolchain:
 	@scripts/install-toolchain.sh > $(PULUMI_BIN_FILE).tmp && mv $(PULUMI_BIN_FILE).tmp $(PULUMI_BIN_FILE)
@@ -57,5 +66,15 @@ bench: venv
 bench-sim: venv
 	$(PY) bench/sim_bench.py
 
+# A 16-guest fleet with the real CLI, with and without the transient-fleet fault profile.
+bench-faults: setup
+	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(PY) bench/faults.py --guests 16
+
+# Mutation testing of reconcile/, pve/retry.py, pve/tasks.py, guest/ and the resources'
+# checks against the unit tests ([tool.mutmut] in pyproject.toml); prints the survival rate
+# and the survivors. Slow (tens of minutes on 2 cores): not part of `make test`.
+mutate: venv
+	scripts/mutate.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants mutants.log mutants.results

@@ -70,6 +70,14 @@ class GuestLockedError(TransientPveError):
     """The CT carries a ``lock:`` entry (``CT is locked (<lock>)``)."""
 
 
+class ReadFailedError(TransientPveError):
+    """A read (GET) answered 5xx with no reason we recognise as permanent.
+
+    A read changes nothing, so it is repeated within the step's deadline; a fault that really
+    is permanent still surfaces once the bounded retries run out.
+    """
+
+
 class ConnectionLostError(TransientPveError):
     """The HTTP connection dropped or timed out; the request may or may not have run."""
 
@@ -125,6 +133,10 @@ class PermissionDeniedError(PermanentPveError):
 
 class NotFoundError(PermanentPveError):
     """The object does not exist (404 or PVE's "does not exist" 500s)."""
+
+
+class NotRunningError(PermanentPveError):
+    """The CT is not running (``CT <vmid> not running``), e.g. a stop raced a stop."""
 
 
 class AlreadyExistsError(PermanentPveError):

@@ -9,10 +9,12 @@ the journal or an exception.
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+from urllib.parse import quote, quote_plus
 
 from felhom_provider.errors import GuestCommandError
 
@@ -35,16 +37,42 @@ class Secret(str):
         return "Secret('***')"
 
 
-def mask(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each secret in ``text`` with ``***`` (longest first).
+def secret_forms(secret: str) -> set[str]:
+    """Every form in which ``secret`` may show up in text: as it is, stripped of surrounding
+    whitespace, and escaped as ``repr`` (str and bytes), JSON and URL-encoding render it.
+
+    A secret pasted from a file often ends in CR/LF; ``http.client`` then refuses the header
+    and its error shows ``b'...secret\\r\\n'``: the stripped form masks that.
+    """
+    forms: set[str] = set()
+    for raw in {secret, secret.strip()}:
+        if not raw:
+            continue
+        forms |= {
+            raw,
+            repr(raw)[1:-1],
+            json.dumps(raw)[1:-1],
+            repr(raw.encode("utf-8", "backslashreplace"))[2:-1],
+            quote(raw, safe=""),
+            quote_plus(raw),
+        }
+    return forms
+
+
+def mask(text: str, secrets: Iterable[str], replacement: str = MASK) -> str:
+    """Replace every form (see ``secret_forms``) of each secret in ``text`` (longest first).
 
     Secrets shorter than 4 characters are ignored: masking them would garble the text
     without protecting anything worth a secret.
     """
-    out = text
-    for secret in sorted({str(s) for s in secrets if s}, key=len, reverse=True):
+    forms: set[str] = set()
+    for secret in {str(s) for s in secrets if s}:
         if len(secret) >= _MIN_SECRET_LEN:
-            out = out.replace(secret, MASK)
+            forms |= secret_forms(secret)
+    out = text
+    for form in sorted(forms, key=len, reverse=True):
+        if len(form) >= _MIN_SECRET_LEN:
+            out = out.replace(form, replacement)
     return out
 
 

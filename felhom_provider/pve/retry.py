@@ -7,10 +7,15 @@ this module decides by type. Three tenacity policies follow design §2.8:
 
 * **dispatch** — a request that returns a UPID: retried only on errors that prove it was *not*
   applied (lock timeouts and locked CTs before the worker forks, 502/503, refused
-  connections). A lost answer is never re-sent: it may have started a task.
+  connections). A lost answer is never re-sent blindly here: it may have started a task; the
+  engine (``reconcile.apply.Applier.dispatch``) looks for the task and its effect first.
 * **call** — a synchronous request (config PUT, reads): lock errors and transient network
   errors are retried a bounded number of times; a lost answer only if the call is idempotent.
+  A read (GET) answered with a 5xx we do not recognise is ``ReadFailedError``: transient.
 * **poll** — a task's status until a deadline (see ``tasks.wait_for_task``).
+
+``classify_command`` does the same for the node shell's ``pct``/``vzdump`` stderr, which
+carries the very same ``die`` texts as the API (the CLI runs the same Perl code).
 """
 
 from __future__ import annotations
@@ -31,13 +36,16 @@ from felhom_provider.errors import (
     AuthError,
     ConnectionLostError,
     FelhomError,
+    GuestCommandError,
     GuestLockedError,
     LockTimeoutError,
     NotFoundError,
+    NotRunningError,
     ParameterError,
     PermanentPveError,
     PermissionDeniedError,
     PveError,
+    ReadFailedError,
     TransientPveError,
 )
 
@@ -49,6 +57,8 @@ _LOCKED_RE = re.compile(r"\b(?:CT|VM) is locked \((?P<lock>[^)]*)\)")
 _EXISTS_RE = re.compile(r"already exists")
 # "Configuration file 'nodes/pve/lxc/123.conf' does not exist", "no such task", ...
 _MISSING_RE = re.compile(r"does not exist|no such (?:task|volume|file)")
+# pve-container API/LXC.pm vm_stop and friends: "CT 123 not running".
+_NOT_RUNNING_RE = re.compile(r"\b(?:CT|VM) \d+ not running")
 # RPCEnvironment.pm check/check_any: "Permission check failed (/vms/123, VM.Allocate|VM.Audit)".
 _PERM_RE = re.compile(r"Permission check failed \((?P<path>/[^,)]*), (?P<privs>[^)]+)\)")
 
@@ -119,8 +129,39 @@ def _classify_http(exc: ResourceException, where: str, ctx: dict[str, Any]) -> F
             return AlreadyExistsError(message, **kw)
         if _MISSING_RE.search(pve_msg):
             return NotFoundError(message, **kw)
+        if _NOT_RUNNING_RE.search(pve_msg):
+            return NotRunningError(message, **kw)
+    if status >= 500 and ctx.get("method") == "GET":
+        # A read changes nothing: an unexplained 5xx (a worker restarting, a storage hiccup)
+        # is worth reading again within the step's deadline.
+        return ReadFailedError(message, **kw)
     # 501 (unknown path/method) and every other 4xx/5xx: PVE refused for good.
     return PermanentPveError(message, **kw)
+
+
+def classify_command(exc: GuestCommandError) -> FelhomError:
+    """Classify a failed node-shell command (``pct create``, ``vzdump``, ``pct exec``).
+
+    The CLI tools run the same code as the API, so their stderr carries PVE's ``die`` texts:
+    a taken VMID is ``AlreadyExistsError``, lock contention ``LockTimeoutError`` or
+    ``GuestLockedError`` (transient), a stopped CT ``NotRunningError``. Anything else comes
+    back as ``exc`` itself. The result names the command's stderr as its PVE message.
+    """
+    text = exc.stderr.strip()
+    kw: dict[str, Any] = {"pve_message": text.splitlines()[-1] if text else "", **exc.context}
+    kw.pop("exit_code", None)
+    result: FelhomError = exc
+    if _LOCK_TIMEOUT_RE.search(text):
+        result = LockTimeoutError(exc.message, **kw)
+    elif (locked := _LOCKED_RE.search(text)) is not None:
+        result = GuestLockedError(exc.message, lock=locked["lock"], **kw)
+    elif _EXISTS_RE.search(text):
+        result = AlreadyExistsError(exc.message, **kw)
+    elif _NOT_RUNNING_RE.search(text):
+        result = NotRunningError(exc.message, **kw)
+    if result is not exc:
+        result.__cause__ = exc
+    return result
 
 
 def _errors_map(errors: Any) -> dict[str, str]:
@@ -180,6 +221,16 @@ class RetrySettings:
 def dispatch_retryable(exc: BaseException) -> bool:
     """Errors that prove a UPID-returning request was not applied (no worker was forked)."""
     return isinstance(exc, TransientPveError) and not isinstance(exc, ConnectionLostError)
+
+
+def not_yet(exc: BaseException) -> bool:
+    """For a waiting loop (task status, lease, host keys): a failed read means "not yet".
+
+    Transient PVE errors (including reads answered 5xx and lost answers: a read is safe to
+    repeat) and socket errors (a guest's sshd not listening yet) are polled through until the
+    loop's own deadline; permanent errors end the wait.
+    """
+    return isinstance(exc, TransientPveError | OSError)
 
 
 def call_retryable(idempotent: bool) -> Callable[[BaseException], bool]:

@@ -60,6 +60,13 @@ class PveTransport:
         adapter: BaseAdapter | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in endpoint.token_secret):
+            # http.client refuses such a header and quotes it, secret included, in its error.
+            raise ConfigError(
+                "felhom:pveTokenSecret",
+                "contains a control character (a trailing newline pasted from a file?); "
+                "set it again without it",
+            )
         self.endpoint = endpoint
         self.node = endpoint.node
         self.stats = RequestStats()

@@ -8,6 +8,7 @@ destroy a CT only when it carries our marker.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,11 +18,12 @@ from felhom_provider.errors import (
     DispatchLostError,
     HostKeyError,
     NotFoundError,
+    NotRunningError,
     OwnershipError,
-    PermanentPveError,
     PveError,
     TransientPveError,
 )
+from felhom_provider.pve.retry import not_yet
 from felhom_provider.reconcile.model import owner_of
 from felhom_provider.reconcile.ports import Progress, PveApi
 
@@ -30,6 +32,9 @@ TASK_CLOCK_SKEW_S = 30.0
 #: At most one "still running" line per task this often, so ``pulumi up`` shows that a long
 #: task (a restore, a vzdump) is alive without flooding the log with every poll.
 HEARTBEAT_S = 10.0
+#: How long a request PVE accepted may take to show its task: PVE waits up to 10 s for a
+#: CT's config lock before the worker forks (``lock_file_full``), plus slack for pveproxy.
+LOCK_WINDOW_S = 12.0
 
 
 def upid_of(found: Any) -> Any:
@@ -39,6 +44,60 @@ def upid_of(found: Any) -> Any:
     if isinstance(found, dict):
         return found.get("upid")
     return found
+
+
+def effect_of(client: PveApi, kind: str, vmid: int) -> Callable[[], bool] | None:
+    """A read telling whether a task of ``kind`` on ``vmid`` has had its effect, or None.
+
+    Used after a lost answer when no task is found: without a task and without the effect,
+    PVE never handled the request and it may be sent again. Kinds whose effect cannot be
+    told apart from the state before (a resize, a backup) have none and are never re-sent.
+    """
+
+    def exists() -> bool:
+        try:
+            client.get_config(vmid)
+        except NotFoundError:
+            return False
+        return True
+
+    def status_is(wanted: str) -> Callable[[], bool]:
+        def check() -> bool:
+            try:
+                return str(client.status(vmid).get("status", "")) == wanted
+            except NotFoundError:
+                return False
+
+        return check
+
+    effects: dict[str, Callable[[], bool]] = {
+        "vzrestore": exists,
+        "vzcreate": exists,
+        "vzstart": status_is("running"),
+        "vzstop": status_is("stopped"),
+        "vzshutdown": status_is("stopped"),
+        "vzdestroy": lambda: not exists(),
+    }
+    return effects.get(kind)
+
+
+def _seen(effect: Callable[[], bool]) -> bool:
+    """Whether the effect shows; a read that fails counts as "seen" (never re-send blind)."""
+    try:
+        return effect()
+    except PveError:
+        return True
+
+
+#: Description line written at restore and taken out before the first start: adoption only
+#: ever destroys a CT that still carries it (one that never ran, so it holds no data).
+NEVER_STARTED = "felhom-never-started"
+
+
+def without_never_started(description: str) -> str:
+    """``description`` without the never-started line."""
+    lines = description.splitlines(keepends=True)
+    return "".join(line for line in lines if line.strip() != NEVER_STARTED)
 
 
 class Applier:
@@ -56,6 +115,8 @@ class Applier:
         find_attempts: int = 5,
         lock_wait_s: float = 120.0,
         heartbeat_s: float = HEARTBEAT_S,
+        lock_window_s: float = LOCK_WINDOW_S,
+        resend_attempts: int = 3,
     ) -> None:
         self.client = client
         self.progress = progress
@@ -66,29 +127,75 @@ class Applier:
         self.find_attempts = find_attempts
         self.lock_wait_s = lock_wait_s
         self.heartbeat_s = heartbeat_s
+        self.lock_window_s = lock_window_s
+        self.resend_attempts = resend_attempts
 
     def dispatch(self, kind: str, vmid: int, send: Callable[[], Any]) -> Any:
-        """Send a task-starting call once and return its UPID.
+        """Send a task-starting call and return its UPID; a lost answer is followed up.
 
-        When the answer is lost (``DispatchLostError``: the request may have run), look the
-        task up in the node's task list (type, VMID, started since just before we sent) and
-        follow it. Never send it again (design §2.8 *dispatch*): a second restore would at
-        best fail with ``already exists`` and at worst race the first.
+        When the answer is lost (``ConnectionLostError``: the request may have run), look the
+        task up in the node's task list (type, VMID, started since just before we sent) for
+        the whole lock window and follow it when found. When PVE shows neither the task nor
+        its effect (``effect_of``: the CT exists after a restore, runs after a start, ...)
+        once the window has passed, PVE never handled the request: it is sent again, at
+        most ``resend_attempts`` times in all and only from this thread, so the same request
+        is never in flight twice. Kinds without a visible effect (resize, vzdump) are never
+        re-sent: the lost answer is raised.
         """
-        try:
-            return send()
-        except ConnectionLostError as exc:
-            self.progress(f"answer to {kind} for CT {vmid} lost ({exc}); finding its task")
-            upid = self.recover(exc, kind, vmid)
-            if upid is None:
-                raise
-            self.progress(f"found {kind} task {upid}; following it (not re-sent)")
-            return upid
+        effect = effect_of(self.client, kind, vmid)
+        if kind == "vzstart":
+            self.mark_started(vmid)
+        for attempt in range(1, self.resend_attempts + 1):
+            try:
+                return send()
+            except ConnectionLostError as exc:
+                self.progress(f"answer to {kind} for CT {vmid} lost ({exc}); finding its task")
+                upid = self.recover(exc, kind, vmid)
+                if upid is not None:
+                    self.progress(f"found {kind} task {upid}; following it (not re-sent)")
+                    return upid
+                if effect is None or attempt >= self.resend_attempts or _seen(effect):
+                    raise
+                self.progress(
+                    f"no {kind} task and no effect on CT {vmid} after {self.lock_window_s:g}s: "
+                    f"PVE never handled it; sending it again ({attempt + 1}/{self.resend_attempts})"
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def mark_started(self, vmid: int, attempts: int = 4) -> None:
+        """Take the never-started line out of the description before a start (see
+        ``NEVER_STARTED``).
+
+        ``digest`` makes a concurrent edit fail instead of being lost. A PUT that fails (the
+        digest moved, or a lost answer re-sent after it applied) is judged by reading the
+        config again: the mark gone is success; otherwise it is tried again, bounded.
+        """
+        for attempt in range(1, attempts + 1):
+            config = self.client.get_config(vmid)
+            description = str(config.get("description") or "")
+            cleaned = without_never_started(description)
+            if cleaned == description:
+                return
+            try:
+                self.client.put_config(vmid, {"description": cleaned}, digest=config.get("digest"))
+                return
+            except PveError:
+                if attempt >= attempts:
+                    raise
+                self.progress(f"CT {vmid}: description changed meanwhile; reading it again")
 
     def recover(self, exc: ConnectionLostError, kind: str, vmid: int) -> Any:
-        """The task a lost dispatch started, polled a few times (the POST may still be on
-        its way through pveproxy when we ask), or None."""
-        for attempt in range(self.find_attempts):
+        """The task a lost dispatch started, or None.
+
+        Polled for at least ``find_attempts`` reads and until ``lock_window_s`` has passed:
+        a request PVE had accepted may wait up to its 10 s config lock before its worker
+        (and task entry) exists (pve-common ``PVE/Tools.pm`` ``lock_file_full``), and the
+        POST may still be on its way through pveproxy when we ask. A failed read counts as
+        "not found yet".
+        """
+        deadline = self.clock() + self.lock_window_s
+        polls = self.find_attempts + int(self.lock_window_s / max(self.poll_s, 0.01)) + 1
+        for attempt in range(1, polls + 1):
             try:
                 if isinstance(exc, DispatchLostError):
                     upid = upid_of(self.client.recover_dispatch(exc))
@@ -99,8 +206,9 @@ class Applier:
                 upid = None
             if upid is not None:
                 return upid
-            if attempt + 1 < self.find_attempts:
-                self.sleep(self.poll_s)
+            if attempt >= self.find_attempts and self.clock() >= deadline:
+                break
+            self.sleep(self.poll_s)
         return None
 
     def wait(self, upid: Any, what: str) -> Any:
@@ -181,12 +289,9 @@ class Applier:
             return False
         if status == "running":
             self.progress(f"stopping CT {vmid}")
-            try:
+            # NotRunningError: someone (or a crash) stopped it meanwhile.
+            with contextlib.suppress(NotRunningError):
                 self.run("vzstop", vmid, f"stop CT {vmid}", lambda: self.client.stop(vmid))
-            except PermanentPveError as exc:
-                # ``CT n not running``: someone (or a crash) stopped it meanwhile.
-                if "not running" not in exc.pve_message:
-                    raise
         self.progress(f"destroying CT {vmid} (purge, unreferenced disks)")
         try:
             self.run(
@@ -247,7 +352,9 @@ def poll_until(
     while True:
         try:
             value = probe()
-        except (TransientPveError, HostKeyError, OSError):
+        except Exception as exc:
+            if not (not_yet(exc) or isinstance(exc, HostKeyError)):
+                raise
             value = None
         if value:
             return value

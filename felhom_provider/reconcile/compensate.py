@@ -8,9 +8,10 @@ verify gone), ``{"op": "stop", "vmid", "node"}`` and ``{"op": "delete_volume", "
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from felhom_provider.errors import FelhomError, NotFoundError, PermanentPveError, RollbackError
+from felhom_provider.errors import FelhomError, NotFoundError, NotRunningError, RollbackError
 from felhom_provider.reconcile.apply import Applier
 from felhom_provider.reconcile.journal import Journal, JournalEntry
 from felhom_provider.reconcile.ports import Progress
@@ -39,11 +40,9 @@ def undo_one(applier: Applier, entry: JournalEntry, owner: str) -> str:
         except NotFoundError:
             return f"CT {vmid} already gone"
         if status == "running":
-            try:
+            # NotRunningError: stopped meanwhile, the undo's goal is reached.
+            with contextlib.suppress(NotRunningError):
                 applier.run("vzstop", vmid, f"stop CT {vmid}", lambda: client.stop(vmid))
-            except PermanentPveError as exc:
-                if "not running" not in exc.pve_message:
-                    raise
         return f"stopped CT {vmid}"
     if op == "delete_volume":
         volid = str(undo["volid"])

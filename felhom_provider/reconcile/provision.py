@@ -22,7 +22,7 @@ from felhom_provider.errors import (
 )
 from felhom_provider.pve.props import split_tags
 from felhom_provider.reconcile import locks
-from felhom_provider.reconcile.apply import TASK_CLOCK_SKEW_S, Applier
+from felhom_provider.reconcile.apply import NEVER_STARTED, TASK_CLOCK_SKEW_S, Applier
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import GuestSpec, owner_of, owner_tag
 from felhom_provider.reconcile.plan import ArchiveFacts, plan_restore
@@ -61,11 +61,13 @@ def adopt(run: Run, applier: Applier) -> int | None:
     """Find CTs carrying this resource's marker (a killed run's leftovers).
 
     The first that verifies against the spec is adopted (journaled with a destroy undo, so a
-    later failure still cleans it) and the caller finishes it. Stopped ones that do not
-    verify are half-made and destroyed (ours, never in state); a running one that does not
-    verify may hold data, so it stops the create with an error naming it. CTs under
-    ``lock: create`` that no thread of this process is restoring may be a killed run's
-    restore still running inside PVE: wait for it to finish, then look at its marker.
+    later failure still cleans it) and the caller finishes it. One that does not verify is
+    destroyed only when it still carries the never-started mark written at restore (see
+    ``NEVER_STARTED``) and is stopped: a half-made guest that cannot hold data. Any other one
+    (started by this tool at least once, so it may hold a customer's data, e.g. a guest whose
+    state entry was lost) stops the create with an error naming it and how to import or
+    remove it. CTs under ``lock: create`` that no thread of this process is restoring may be
+    a killed run's restore still running inside PVE: wait for it to finish, then look.
     """
     spec = run.spec
     tag = owner_tag(spec.owner)
@@ -89,22 +91,35 @@ def adopt(run: Run, applier: Applier) -> int | None:
             run.journal.record("adopt", {"vmid": vmid}, undo=run.destroy_undo(vmid))
             run.say(f"adopting CT {vmid}: a previous run left it restored and verified")
             continue
-        if str(applier.client.status(vmid).get("status", "")) == "running":
-            # It booted, so it may hold data (a guest whose state was lost, not a half-made
-            # one): never destroy that on a guess. The operator decides.
-            raise VerificationError(
-                f"CT {vmid} carries this resource's marker and is running but differs from "
-                f"the spec ({'; '.join(problems) or 'another guest was adopted'}); delete it or "
-                "change the spec to match it, then run again",
-                guest=spec.name,
-                vmid=vmid,
-                step="adopt",
-            )
-        run.say(f"destroying CT {vmid}: a previous run's stopped leftover that does not verify")
+        status = str(applier.client.status(vmid).get("status", ""))
+        if status == "running" or not never_started(config):
+            raise VerificationError(_refusal(run, vmid, status, problems), **_ctx(run, vmid))
+        run.say(f"destroying CT {vmid}: a previous run's never-started leftover that differs")
         entry = run.journal.begin("clean-leftover", {"vmid": vmid, "problems": problems})
         applier.destroy(vmid, spec.owner)
         run.journal.done(entry)
     return keep
+
+
+def never_started(config: dict[str, Any]) -> bool:
+    """True when the CT's description still carries the mark written at restore."""
+    return NEVER_STARTED in str(config.get("description") or "").splitlines()
+
+
+def _refusal(run: Run, vmid: int, status: str, problems: list[str]) -> str:
+    why = "; ".join(problems) or "another CT was adopted for this guest"
+    return (
+        f"CT {vmid} carries this resource's marker ({run.spec.owner}) but is not in this "
+        f"stack's state and differs from the spec ({why}); it is {status or 'in an unknown state'} "
+        "and has been started by this tool, so it may hold customer data and is left alone. "
+        f"To keep it: make the guest's config match it (pin vmid: {vmid}) and run again, and "
+        f"it is adopted as it is. To remove it: check its data, then `pct destroy {vmid} "
+        "--purge` on the node, and run again"
+    )
+
+
+def _ctx(run: Run, vmid: int) -> dict[str, Any]:
+    return {"guest": run.spec.name, "vmid": vmid, "step": "adopt"}
 
 
 def restore(
@@ -148,6 +163,9 @@ def _dispatch(
     spec = run.spec
     params = plan_restore(spec, vmid, archive_cfg)
     overrides = {k: v for k, v in params.items() if k not in _CALL_KEYS}
+    # The never-started mark: adoption may destroy this CT only while it is still there
+    # (``Applier`` takes it out before the first start).
+    overrides["description"] = str(overrides.get("description") or "") + NEVER_STARTED + "\n"
     run.step = "restore"
     entry = run.journal.begin(
         "restore",

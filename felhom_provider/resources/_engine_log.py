@@ -63,8 +63,12 @@ def _engine_stub() -> Any:
         return _stub
 
 
-def engine_log(urn: str | None, message: str) -> bool:
-    """Send ``message`` as an info diagnostic of ``urn``; False when it could not be sent."""
+def engine_log(urn: str | None, message: str, *, ephemeral: bool = False) -> bool:
+    """Send ``message`` as an info diagnostic of ``urn``; False when it could not be sent.
+
+    ``ephemeral`` marks it as status (the LogRequest field of that name): shown live against
+    the resource, left out of the Diagnostics summary at the end of the run.
+    """
     if urn is None:
         return False
     stub = _engine_stub()
@@ -73,7 +77,11 @@ def engine_log(urn: str | None, message: str) -> bool:
     try:
         from pulumi.runtime.proto import engine_pb2  # noqa: PLC0415
 
-        stub.Log(engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn))
+        stub.Log(
+            engine_pb2.LogRequest(
+                severity=engine_pb2.INFO, message=message, urn=urn, ephemeral=ephemeral
+            )
+        )
     except Exception:
         return False
     return True

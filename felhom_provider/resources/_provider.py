@@ -6,12 +6,43 @@ the runtime (settings, clients, engines) lives in a ``RuntimeHolder`` made on fi
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
-from felhom_provider.resources._runtime import Progress, Runtime, RuntimeHolder, progress_for
+from felhom_provider.errors import FelhomError
+from felhom_provider.resources._failure import install_clean_errors
+from felhom_provider.resources._runtime import Runtime, RuntimeHolder, StepLog, progress_for
 from felhom_provider.resources._watchdog import start_engine_watchdog
+
+F = TypeVar("F", bound=Callable[..., Any])
+_CRUD = ("create", "read", "update", "delete")
+# The step logs of the CRUD call running on this thread (the provider server runs each
+# gRPC call on a worker thread of its own).
+_calls = threading.local()
+
+
+def _finishing(method: F) -> F:
+    """Wrap a CRUD method: on success, each step log sends its result line (``finish``)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _calls.logs = []
+        try:
+            result = method(*args, **kwargs)
+        except BaseException:
+            _calls.logs = []
+            raise
+        logs: list[StepLog] = _calls.logs
+        _calls.logs = []
+        for log in logs:
+            log.finish()
+        return result
+
+    return wrapper  # type: ignore[return-value]
 
 
 class RuntimeProvider(ResourceProvider):
@@ -19,6 +50,12 @@ class RuntimeProvider(ResourceProvider):
     resource type for the step log (``guest`` or ``golden``)."""
 
     kind: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _CRUD:
+            if name in cls.__dict__:
+                setattr(cls, name, _finishing(cls.__dict__[name]))
 
     def __getstate__(self) -> dict[str, Any]:
         # Nothing of an instance reaches the pickle: no settings, clients, locks or secrets.
@@ -37,10 +74,21 @@ class RuntimeProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         """Read the provider settings from the stack config (``felhom:*``); watch the engine."""
         self._holder.configure(req.config.get)
+        # One message per failure instead of a traceback (see _failure; FELHOM_DEBUG=1).
+        install_clean_errors(self._mask)
         # A provider process must not outlive a killed `pulumi up` (see _watchdog).
         start_engine_watchdog()
 
-    def _runtime(self, owner: object) -> tuple[Runtime, Progress]:
+    def _mask(self, text: str) -> str:
+        try:
+            return self._holder.get().mask(text)
+        except FelhomError:
+            return text  # not configured: there is no secret to hide yet
+
+    def _runtime(self, owner: object) -> tuple[Runtime, StepLog]:
         """The runtime and a step logger for the resource whose marker is ``owner``."""
         runtime = self._holder.get()
-        return runtime, progress_for(self.kind, runtime.mask, str(owner or ""))
+        log = progress_for(self.kind, runtime.mask, str(owner or ""))
+        if isinstance(getattr(_calls, "logs", None), list):
+            _calls.logs.append(log)
+        return runtime, log

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from felhom_provider.errors import ConfigError, FelhomError
+from felhom_provider.guest.shell import mask as mask_secrets
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState, GuestSpec, GuestState
 from felhom_provider.resources._engine_log import engine_log, resource_urn
 from felhom_provider.settings import ConfigGetter, ProviderSettings, parse_settings
@@ -64,25 +65,46 @@ class Runtime(Protocol):
     def mask(self, text: str) -> str: ...
 
 
-def progress_for(kind: str, mask: Callable[[str], str], owner: str | None = None) -> Progress:
+class StepLog:
     """A step logger: one short line per step, secrets masked.
 
-    With ``owner`` the line is shown in ``pulumi up`` against the resource (engine Log
-    RPC, see ``_engine_log``); otherwise, or when that fails, it goes to stderr, which the
-    CLI shows under the stack. Lines start with the resource's name (the engine puts it
-    there), which is dropped when the line is attached to the resource itself.
+    With an owner, lines are shown in ``pulumi up`` against the resource (engine Log RPC,
+    see ``_engine_log``) as *ephemeral* status: the live display shows each step, and the
+    Diagnostics summary keeps only errors, warnings and the one result line that ``finish``
+    sends once the call succeeded. Without an engine, or when sending fails, lines go to
+    stderr (which the CLI shows under the stack) and ``finish`` sends nothing again. Lines
+    start with the resource's name (the engine puts it there), which is dropped when the
+    line is attached to the resource itself.
     """
-    urn = resource_urn(owner, TYPE_TOKENS[kind]) if owner else None
-    name_prefix = f"{owner.rsplit('/', 1)[-1]}: " if owner else ""
 
-    def emit(message: str) -> None:
-        line = mask(message)
-        attached = line.removeprefix(name_prefix) if name_prefix else line
-        if not engine_log(urn, attached):
-            sys.stderr.write(f"felhom {kind} {line}\n")
-            sys.stderr.flush()
+    def __init__(self, kind: str, mask: Callable[[str], str], owner: str | None = None) -> None:
+        self._urn = resource_urn(owner, TYPE_TOKENS[kind]) if owner else None
+        self._prefix = f"{owner.rsplit('/', 1)[-1]}: " if owner else ""
+        self._kind = kind
+        self._mask = mask
+        self.last: str | None = None
+        self._attached = False
 
-    return emit
+    def __call__(self, message: str) -> None:
+        line = self._mask(message)
+        self.last = line
+        attached = line.removeprefix(self._prefix) if self._prefix else line
+        if engine_log(self._urn, attached, ephemeral=True):
+            self._attached = True
+            return
+        sys.stderr.write(f"felhom {self._kind} {line}\n")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        """Send the last line again, kept: the resource's one result line in Diagnostics."""
+        if self._attached and self.last is not None:
+            attached = self.last.removeprefix(self._prefix) if self._prefix else self.last
+            engine_log(self._urn, attached, ephemeral=False)
+
+
+def progress_for(kind: str, mask: Callable[[str], str], owner: str | None = None) -> StepLog:
+    """A ``StepLog`` for one CRUD call of a ``kind`` resource (see ``StepLog``)."""
+    return StepLog(kind, mask, owner)
 
 
 class LiveRuntime:
@@ -95,9 +117,9 @@ class LiveRuntime:
         self._shell: Any = None
 
     def mask(self, text: str) -> str:
-        """``text`` with the token secret replaced, wherever it came from."""
-        secret = self.settings.pve.token_secret.reveal()
-        return text.replace(secret, MASK) if secret else text
+        """``text`` with the token secret replaced in every form it may take (as it is,
+        stripped, ``repr``/JSON-escaped, URL-encoded), wherever the text came from."""
+        return mask_secrets(text, [self.settings.pve.token_secret.reveal()], MASK)
 
     def _client(self, node: str) -> Any:
         # Imported here: the client stack is only needed once a CRUD call runs.

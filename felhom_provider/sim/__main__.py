@@ -2,7 +2,8 @@
 
 Writes ``DIR/endpoint.json`` atomically once the API serves and exits cleanly (status 0)
 on SIGTERM or SIGINT. Faults can be installed at start with ``--fault-http`` and
-``--fault-task`` (JSON objects with the control API's fields).
+``--fault-task`` (JSON objects with the control API's fields), or a whole named profile with
+``--faults transient-fleet --fault-seed N``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from felhom_provider.sim.faults import PRESETS
 from felhom_provider.sim.hooks import Extensions, load_extensions
 from felhom_provider.sim.server import SimServer
 from felhom_provider.sim.state import SimSettings
@@ -49,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help='e.g. {"type":"vzstart","exitstatus":"startup failed","vmid":101}',
     )
+    serve.add_argument(
+        "--faults",
+        choices=sorted(PRESETS),
+        help="install a named fault profile (see felhom_provider.sim.faults.PRESETS)",
+    )
+    serve.add_argument("--fault-seed", type=int, default=0, help="seed of --faults' draws")
     serve.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -69,6 +77,8 @@ def serve(args: argparse.Namespace) -> int:
         settings=settings,
         extensions=ext,
     )
+    if args.faults:
+        sim.state.faults.install_preset(args.faults, args.fault_seed)
     for spec in args.fault_http:
         rule = dict(json.loads(spec))
         sim.add_http_fault(rule.pop("method"), rule.pop("path"), **rule)

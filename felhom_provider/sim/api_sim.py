@@ -1,10 +1,12 @@
 """The simulator-only control API under ``/api2/json/_sim/…`` (a path PVE does not have).
 
-Any authenticated identity may use it. It mirrors ``SimServer``'s in-process methods:
+Only the simulator's admin token (``tokens.admin`` in ``endpoint.json``; a token with no
+ACL, so it has no PVE privilege) may use it: every PVE identity, root@pam included, gets
+403. It mirrors ``SimServer``'s in-process methods:
 
 * ``GET /_sim/audit``: CTs, MACs, L2 collisions, request counters, running tasks, locks;
 * ``GET /_sim/faults``, ``DELETE /_sim/faults`` (clear), ``DELETE /_sim/faults/{id}``;
-* ``POST /_sim/faults/http``: method, path, action (error|drop|delay), status, message,
+* ``POST /_sim/faults/http``: method, path, action (error|drop|drop-after|delay), status, message,
   times (0 = unlimited), probability, delay;
 * ``POST /_sim/faults/task``: type, exitstatus, vmid, times (0 = unlimited);
 * ``POST /_sim/locks/{vmid}``: hold the CT's config flock for ``seconds``;
@@ -33,7 +35,7 @@ SIM_PARAMS: dict[tuple[str, str], dict[str, Spec]] = {
     ("POST", "/_sim/faults/http"): {
         "method": {"type": "string", "pattern": r"\*|GET|POST|PUT|DELETE"},
         "path": {"type": "string"},
-        "action": _opt("string", enum=["error", "drop", "delay"]),
+        "action": _opt("string", enum=["error", "drop", "drop-after", "delay"]),
         "status": _opt("integer", minimum=100, maximum=599),
         "message": _opt("string"),
         "times": _opt("integer", minimum=0),

@@ -28,6 +28,10 @@ ROOT = "root@pam"
 AGENT_USER = "felhom-agent@pve"
 AGENT_TOKEN = f"{AGENT_USER}!agent"
 WEAK_TOKEN = f"{AGENT_USER}!weak"
+#: The simulator's own control credential (``/_sim/*`` only). It is a token with no ACL, so
+#: it has no privilege on anything PVE has; no PVE token may use the control API.
+ADMIN_USER = "felhom-sim@pve"
+ADMIN_TOKEN = f"{ADMIN_USER}!control"
 TICKET_LIFETIME = 7200
 
 ALL_PRIVILEGES: tuple[str, ...] = (
@@ -123,8 +127,8 @@ class AuthDb:
         """New random credentials and the preloaded felhom ACLs."""
         return cls(
             root_password=secrets.token_urlsafe(16),
-            token_secrets={AGENT_TOKEN: _uuid(), WEAK_TOKEN: _uuid()},
-            privsep={AGENT_TOKEN: True, WEAK_TOKEN: True},
+            token_secrets={AGENT_TOKEN: _uuid(), WEAK_TOKEN: _uuid(), ADMIN_TOKEN: _uuid()},
+            privsep={AGENT_TOKEN: True, WEAK_TOKEN: True, ADMIN_TOKEN: True},
             ticket_key=secrets.token_hex(32),
             acls=[
                 Acl("/", AGENT_USER, "FelhomAgent"),
@@ -142,7 +146,12 @@ class AuthDb:
             db.save(path)
             return db
         data["acls"] = [Acl(**a) for a in data.get("acls", [])]
-        return cls(**data)
+        db = cls(**data)
+        if ADMIN_TOKEN not in db.token_secrets:  # a state dir from before the admin token
+            db.token_secrets[ADMIN_TOKEN] = _uuid()
+            db.privsep[ADMIN_TOKEN] = True
+            db.save(path)
+        return db
 
     def save(self, path: Path) -> None:
         """Persist with owner-only permissions."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
+import secrets
 from pathlib import Path
 
 from cryptography import x509
@@ -25,6 +27,24 @@ def fingerprint(cert_pem: bytes) -> str:
     cert = x509.load_pem_x509_certificate(cert_pem)
     digest = cert.fingerprint(hashes.SHA256())
     return ":".join(f"{b:02X}" for b in digest)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a private key atomically, mode 0600 from the moment the file exists.
+
+    The temporary file is opened with ``O_CREAT | O_EXCL`` and mode 0600, so no process can
+    read it at any point (no write-then-chmod window), then renamed over ``path``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def ensure_cert(tls_dir: Path, node: str) -> tuple[Path, Path, str]:
@@ -55,14 +75,13 @@ def ensure_cert(tls_dir: Path, node: str) -> tuple[Path, Path, str]:
             )
             .sign(key, hashes.SHA256())
         )
-        atomic_write_bytes(
+        write_private(
             key_path,
             key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             ),
-            mode=0o600,
         )
         atomic_write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path, fingerprint(cert_path.read_bytes())

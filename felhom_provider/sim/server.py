@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from felhom_provider.sim import backup, node_boot, routes, schema
-from felhom_provider.sim.auth import AGENT_TOKEN, ROOT, WEAK_TOKEN
+from felhom_provider.sim.auth import ADMIN_TOKEN, AGENT_TOKEN, ROOT, WEAK_TOKEN
 from felhom_provider.sim.certs import ensure_cert
 from felhom_provider.sim.clock import Clock, ManualClock, ScaledClock
 from felhom_provider.sim.errors import AuthFailedError, NotImplementedPathError, SimApiError
@@ -59,6 +59,10 @@ class _HttpServer(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):
             return
         super().finish_request(tls, client_address)
+
+
+#: pve-http-server's ``$limit_max_post``: the largest request body it reads.
+MAX_BODY = 64 * 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -99,7 +103,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         sim = self.server.sim
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            # pve-http-server (PVE/APIServer/AnyEvent.pm) refuses bodies over $limit_max_post
+            # (64 KiB) before reading them, and closes the connection.
+            self.close_connection = True
+            status, why = (413, "request too large") if length > 0 else (400, "bad length")
+            self._error(SimApiError(why, status=status))
+            return
         raw_body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         if not url.path.startswith(API_PREFIX + "/"):
@@ -112,17 +126,27 @@ class _Handler(BaseHTTPRequestHandler):
         rule = sim.state.faults.match_http(method, path, template)
         if rule is not None and self._apply_fault(rule):
             return
+        # ``drop-after``: the request runs, then the answer is lost on the way back.
+        lose_answer = rule is not None and rule.action == "drop-after"
         try:
             if found is None:
                 raise NotImplementedPathError(method, path)
             route, path_params = found
             actor = "" if route.public else self._authenticate(method)
+            if route.template.startswith("/_sim/") and actor != ADMIN_TOKEN:
+                # The control API is the simulator's, not PVE's: only its admin credential.
+                raise SimApiError(
+                    "Permission check failed (/_sim, simulator admin token only)", status=403
+                )
             given = self._params(url.query, raw_body)
             given.update({k: unquote(v) for k, v in path_params.items()})
             params = schema.validate(route.params, given, not_implemented=route.not_implemented)
             state = sim.state
             req = ApiRequest(sim, state, actor, method, path, route.template, params)
             result = route.handler(req)
+            if lose_answer:
+                self.close_connection = True
+                return
         except AuthFailedError as exc:
             if sim.state.settings.auth_fail_delay:
                 time.sleep(sim.state.settings.auth_fail_delay)
@@ -251,6 +275,8 @@ class SimServer:
             "tokens": {
                 "agent": {"id": AGENT_TOKEN, "secret": auth.token_secrets[AGENT_TOKEN]},
                 "weak": {"id": WEAK_TOKEN, "secret": auth.token_secrets[WEAK_TOKEN]},
+                # Only this one may use the control API (/_sim/*).
+                "admin": {"id": ADMIN_TOKEN, "secret": auth.token_secrets[ADMIN_TOKEN]},
             },
             "root_user": ROOT,
             "root_password": auth.root_password,

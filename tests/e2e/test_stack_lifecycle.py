@@ -30,7 +30,9 @@ MUTATING = ("POST ", "PUT ", "DELETE ")
 class Sim:
     """The simulator as a separate process (``python -m felhom_provider.sim serve``)."""
 
-    def __init__(self, state_dir: Path, time_scale: float = 0.0) -> None:
+    def __init__(
+        self, state_dir: Path, time_scale: float = 0.0, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.state_dir = state_dir
         self.log = state_dir.parent / "sim.log"
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -47,6 +49,7 @@ class Sim:
                     "0",
                     "--time-scale",
                     str(time_scale),
+                    *extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -60,13 +63,15 @@ class Sim:
             subprocess.run(["sleep", "0.1"], check=True)
         self.endpoint: dict[str, Any] = json.loads(endpoint.read_text())
         self.client = PveClient(PveEndpoint.from_endpoint_json(self.endpoint))
+        # The control API (/_sim/*) answers only the simulator's admin token.
+        self.admin = PveClient(PveEndpoint.from_endpoint_json(self.endpoint, token="admin"))
 
     @property
     def secret(self) -> str:
         return str(self.endpoint["tokens"]["agent"]["secret"])
 
     def audit(self) -> dict[str, Any]:
-        return dict(self.client._call("GET", "/_sim/audit"))
+        return dict(self.admin._call("GET", "/_sim/audit"))
 
     def mutations(self) -> int:
         counts = self.audit()["requests"]

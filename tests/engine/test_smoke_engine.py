@@ -12,6 +12,8 @@ def test_create_read_delete(env: Env) -> None:
     assert state.status == "running" and state.ipv4 and state.host_keys
     assert env.client.stats.mutating_by_endpoint() == {
         "POST /nodes/{node}/lxc": 1,
+        # Takes the never-started mark out of the description before the first start.
+        "PUT /nodes/{node}/lxc/{vmid}/config": 1,
         "POST /nodes/{node}/lxc/{vmid}/status/start": 1,
     }
     again = engine.read(state.vmid, spec.owner)

@@ -31,7 +31,7 @@ def test_serve_writes_endpoint_and_stops_on_sigterm(tmp_path: Path) -> None:
         ep = json.loads(endpoint_file.read_text())
         assert ep["api_url"].startswith("https://127.0.0.1:")
         assert ep["node"] == "pve-sim" and ep["state_dir"] == str(state.resolve())
-        assert set(ep["tokens"]) == {"agent", "weak"}
+        assert set(ep["tokens"]) == {"agent", "weak", "admin"}
         host, port = ep["api_url"].removeprefix("https://").split(":")
         der = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((host, int(port))))
         digest = hashlib.sha256(der).hexdigest().upper()

@@ -94,7 +94,7 @@ def test_hold_lock(sim_factory: Any) -> None:
 
 def test_control_api(sim: SimServer, sim_root: Any, sim_client: Any) -> None:
     create_golden(sim_root, sim)
-    ctl = sim_client("_sim")
+    ctl = proxmox_for(sim, "admin")("_sim")  # the control API wants the admin token
     rule = ctl("faults/http").post(
         method="GET", path="/nodes/{node}/lxc", status=502, message="bad gw"
     )

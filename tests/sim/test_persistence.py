@@ -52,6 +52,6 @@ def test_control_api_restart(sim_factory: Any) -> None:
     upid = root.nodes(sim.state.node).lxc.post(
         vmid=9000, ostemplate=TEMPLATE_VOLID, rootfs="local-lvm:4"
     )
-    root("_sim/restart").post()
+    proxmox_for(sim, "admin")("_sim/restart").post()
     status = root.nodes(sim.state.node).tasks(upid).status.get()
     assert status["exitstatus"] == "unexpected status"

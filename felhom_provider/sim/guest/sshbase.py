@@ -20,6 +20,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from felhom_provider.sim.certs import write_private
 from felhom_provider.sim.guest import hostkeys
 
 _KEY_CLASSES: tuple[type[paramiko.PKey], ...] = (
@@ -67,10 +68,7 @@ def ensure_ed25519_key(path: Path, comment: str) -> paramiko.PKey:
             serialization.PrivateFormat.OpenSSH,
             serialization.NoEncryption(),
         )
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(pem)
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        write_private(path, pem)  # mode 0600 from creation, no chmod window
         public = key.public_key().public_bytes(
             serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
         )

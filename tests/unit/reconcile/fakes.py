@@ -17,6 +17,7 @@ from felhom_provider.errors import (
     AlreadyExistsError,
     ConnectionLostError,
     NotFoundError,
+    NotRunningError,
     PermanentPveError,
     PermissionDeniedError,
     TaskFailedError,
@@ -206,7 +207,7 @@ class FakePve:
     def stop(self, vmid: int) -> str:
         self.calls.append(("stop", vmid))
         if vmid not in self.running:
-            raise PermanentPveError(f"CT {vmid} not running")
+            raise NotRunningError(f"CT {vmid} not running")
         self.running.discard(vmid)
         return self._task("vzstop", vmid)
 

@@ -18,6 +18,7 @@ from felhom_provider.errors import (
 )
 from felhom_provider.guest.hostkeys import line_fingerprint
 from felhom_provider.reconcile import GuestEngine
+from felhom_provider.reconcile.apply import NEVER_STARTED
 from felhom_provider.reconcile.model import GuestSpec, MountSpec
 
 from .fakes import GOLDEN_MAC, FakeClock, FakePve, FakeShell
@@ -70,7 +71,9 @@ def engine(
 def test_create_is_two_mutating_calls_and_verifies_identity() -> None:
     pve, log = FakePve(), list[str]()
     state = engine(pve, log=log).create(spec())
-    assert pve.mutating() == ["restore_lxc", "start"]  # design §2.3: goal 2
+    # design §2.3 goal 2 (restore, start) plus the PUT that takes the never-started mark out
+    # of the description before the first start (adoption may only destroy a never-started CT).
+    assert pve.mutating() == ["restore_lxc", "put_config", "start"]
     assert state.mac != GOLDEN_MAC and state.mac.startswith("BC:24:11")  # F1
     assert state.hostname == "acme-web"  # F2
     assert state.host_keys == FPS and state.ipv4 and state.status == "running"
@@ -200,14 +203,28 @@ def test_adopts_verified_leftover_instead_of_duplicating() -> None:
     assert pve.mutating() == ["start"]
 
 
-def test_stopped_leftover_that_does_not_verify_is_cleaned_then_recreated() -> None:
+def test_stopped_never_started_leftover_that_does_not_verify_is_cleaned_then_recreated() -> None:
     pve = FakePve()
     eng = engine(pve)
     first = eng.create(spec())
     pve.running.discard(first.vmid)
+    # As a run killed between restore and start leaves it: the never-started mark is there.
+    pve.cts[first.vmid]["description"] += NEVER_STARTED + "\n"
     again = eng.create(spec(cores=4))
     assert list(pve.cts) == [again.vmid] and again.cores == 4 and again.mac != first.mac
     assert "destroy" in pve.mutating()
+
+
+def test_stopped_marked_guest_with_data_whose_state_entry_is_gone_is_never_destroyed() -> None:
+    pve = FakePve()
+    eng = engine(pve)
+    first = eng.create(spec())  # started once: may hold data
+    pve.running.discard(first.vmid)
+    pve.calls.clear()
+    with pytest.raises(VerificationError, match=f"pct destroy {first.vmid} --purge") as err:
+        eng.create(spec(cores=4))
+    assert "has been started by this tool" in str(err.value)
+    assert list(pve.cts) == [first.vmid] and pve.mutating() == []
 
 
 def test_running_leftover_that_does_not_verify_is_never_destroyed() -> None:
