@@ -84,3 +84,18 @@ def test_the_genuine_key_was_checked_in_the_session_build(env: Env) -> None:
     assert env.golden.archive in _backups(env)
     assert cmd_gpg.served_docker_keys() == (cmd_gpg.DOCKER_RELEASE_KEY,)
     assert cmd_gpg.DOCKER_RELEASE_KEY.fingerprint == DOCKER_KEY_FINGERPRINT
+
+
+def test_an_archive_vzdump_left_unprotected_is_protected_by_the_build(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = env.client.vzdump
+
+    def ignoring_protected(*args: Any, protected: bool = False, **kw: Any) -> Any:
+        del protected  # as a PVE that ignored the option would
+        return real(*args, **kw)
+
+    monkeypatch.setattr(env.client, "vzdump", ignoring_protected)
+    state = _engine(env).build(_spec(env, "unprotected"))
+    assert _backups(env)[state.archive].get("protected") == 1
+    assert any(f"archive {state.archive} is not protected" in line for line in env.log)
