@@ -190,13 +190,15 @@ class PveClient(PveTransport):
         compress: str = "zstd",
         *,
         notes: str | None = None,
+        protected: bool = False,
     ) -> Upid:
         """``POST /nodes/{node}/vzdump`` for one CT (``vzdump`` task).
 
         Always ``remove=0``: PVE's default ``remove=1`` prunes older backups of this VMID by
         the storage's retention, which could delete an older archive guests still restore
         from. ``notes`` becomes the archive's notes (``notes-template``; PVE wants newline
-        and backslash escaped, which is done here).
+        and backslash escaped, which is done here). ``protected`` marks the archive so that
+        neither pruning nor a plain delete removes it (``VZDump.pm`` sets it before it prunes).
         """
         params: dict[str, Any] = {
             "vmid": str(vmid),
@@ -207,6 +209,8 @@ class PveClient(PveTransport):
         }
         if notes is not None:
             params["notes-template"] = notes.replace("\\", "\\\\").replace("\n", "\\n")
+        if protected:
+            params["protected"] = 1
         raw = self._dispatch(
             "POST", "/nodes/{node}/vzdump", None, params, task_type="vzdump", vmid=vmid
         )
@@ -229,6 +233,21 @@ class PveClient(PveTransport):
             {"content": content, "vmid": vmid},
         )
         return list(data or [])
+
+    def set_volume_protected(self, storage: str, volid: str, protected: bool) -> None:
+        """``PUT …/storage/{storage}/content/{volume}`` with ``protected`` (backups only).
+
+        Needs read access to the volume (``check_volume_access``: ``Datastore.Allocate``, or
+        ``Datastore.AllocateSpace`` plus ``VM.Backup`` on the archive's VMID). A protected
+        archive cannot be deleted: the ``imgdel`` task fails with ``cannot remove protected
+        volume`` (pve-storage ``Plugin.pm`` ``free_image``), so clear it first.
+        """
+        self._call(
+            "PUT",
+            "/nodes/{node}/storage/{storage}/content/{volume}",
+            {"storage": storage, "volume": volid},
+            {"protected": int(protected)},
+        )
 
     def delete_volume(self, storage: str, volid: str) -> Upid | None:
         """``DELETE …/storage/{storage}/content/{volume}``: a UPID, or ``None`` if PVE

@@ -3,7 +3,8 @@
 Undo ops are small dicts written by the engines when a step is begun:
 ``{"op": "destroy", "vmid", "node", "owner"}`` (stop if running, destroy with purge, wait,
 verify gone), ``{"op": "stop", "vmid", "node"}`` and ``{"op": "delete_volume", "storage",
-"volid"}``. Destroy never touches a CT carrying someone else's marker.
+"volid"}`` (with ``"protected": True`` the protection is cleared first). Destroy never
+touches a CT carrying someone else's marker.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ def undo_one(applier: Applier, entry: JournalEntry, owner: str) -> str:
     if op == "delete_volume":
         volid = str(undo["volid"])
         try:
+            if undo.get("protected"):
+                # A protected archive's imgdel task fails (pve-storage Plugin.pm free_image).
+                unprotect = getattr(client, "set_volume_protected")  # noqa: B009
+                unprotect(str(undo["storage"]), volid, False)
             upid = getattr(client, "delete_volume")(str(undo["storage"]), volid)  # noqa: B009
             if upid is not None:
                 applier.wait(upid, f"delete {volid}")

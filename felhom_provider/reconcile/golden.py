@@ -3,8 +3,9 @@
 build = clean a killed build's leftovers -> root ``pct create`` with ``nesting=1,keyctl=1``
 over the node shell -> start -> lease -> Docker from the official repository ->
 ``hello-world`` and the storage driver (F5, F6) -> bake the key-generation unit -> identity
-clean -> hard stop -> ``vzdump`` (stop mode, zstd) -> ``extractconfig`` check (design §2.7) ->
-destroy the build CT. Any failure destroys the build CT (and an unfit archive) via the journal.
+clean -> hard stop -> ``vzdump`` (stop mode, zstd, ``protected=1``) -> ``extractconfig`` check
+(design §2.7) -> destroy the build CT. Any failure destroys the build CT (and an unfit archive,
+its protection cleared first) via the journal. ``delete`` clears the protection, then deletes.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from functools import partial
 from typing import Any
 
 from felhom_provider.errors import (
+    AlreadyExistsError,
     GuestCommandError,
     NotFoundError,
     VerificationError,
 )
 from felhom_provider.pve.props import parse_pct_conf
+from felhom_provider.pve.retry import classify_command
 from felhom_provider.reconcile import golden_steps as recipe
 from felhom_provider.reconcile.apply import Applier
 from felhom_provider.reconcile.engine_base import EngineBase
@@ -114,7 +117,11 @@ class GoldenEngine(EngineBase):
         say(f"build CT {vmid} has lease {ip}; installing Docker from the official repository")
         for name, argv, stdin in recipe.docker_install():
             b.step = name
-            self._exec(b, name, argv, stdin)
+            out = self._exec(b, name, argv, stdin)
+            if name == recipe.KEY_CHECK_STEP:
+                # Before the key becomes the keyring apt trusts (next step).
+                recipe.check_docker_key(out)
+                say(f"Docker's apt key is {recipe.DOCKER_KEY_FINGERPRINT}, as published")
         b.step = "hello-world"
         hello = self._exec(b, "hello-world", ("docker", "run", "--rm", "hello-world"))
         if "Hello from Docker!" not in hello:  # F5: keyctl is functional, not just set
@@ -189,7 +196,7 @@ class GoldenEngine(EngineBase):
             try:
                 check_exec(result, tuple(argv[:3]), vmid)
             except GuestCommandError as exc:
-                taken = "already exists" in exc.stderr
+                taken = isinstance(classify_command(exc), AlreadyExistsError)
                 journal.failed(entry, exc)
                 if taken and spec.build_vmid is None and attempt < self.vmid_attempts:
                     say(f"VMID {vmid} was taken meanwhile; re-rolling")
@@ -232,14 +239,24 @@ class GoldenEngine(EngineBase):
         # default ``remove=1`` prunes older backups of this VMID by the storage's retention
         # (design §4.11), and guests may still name an older archive.
         # The notes carry what only the build could observe, so read() can report it.
+        # ``protected=1``: the build VMID's backups may be pruned by a backup job or the
+        # storage's retention; PVE's prune skips protected archives (pve-storage Plugin.pm
+        # ``prune_backups``), and a plain delete of one fails, so our delete clears it first.
         notes = recipe.notes_line(spec.owner, driver, openssh)
         params = {"storage": spec.archive_storage, "mode": "stop", "compress": "zstd"}
-        entry = b.journal.begin("vzdump", {"vmid": vmid, **params, "remove": 0, "notes": notes})
-        upid = b.applier.dispatch(
-            "vzdump",
-            vmid,
-            partial(self.client.vzdump, vmid, spec.archive_storage, "stop", "zstd", notes=notes),
+        entry = b.journal.begin(
+            "vzdump", {"vmid": vmid, **params, "remove": 0, "protected": 1, "notes": notes}
         )
+        send = partial(
+            self.client.vzdump,
+            vmid,
+            spec.archive_storage,
+            "stop",
+            "zstd",
+            notes=notes,
+            protected=True,
+        )
+        upid = b.applier.dispatch("vzdump", vmid, send)
         result = b.applier.wait(upid, "vzdump")
         # The archive this task wrote, by name from its own log: never "the newest backup of
         # the VMID", which could be someone else's (and would get our delete undo).
@@ -251,8 +268,19 @@ class GoldenEngine(EngineBase):
                 f"vzdump task {upid} of CT {vmid} names no archive on {spec.archive_storage}",
                 vmid=vmid,
             )
-        entry.undo = {"op": "delete_volume", "storage": spec.archive_storage, "volid": archive}
+        entry.undo = {
+            "op": "delete_volume",
+            "storage": spec.archive_storage,
+            "volid": archive,
+            "protected": True,
+        }
         b.journal.done(entry, {"archive": archive, "exitstatus": getattr(result, "exitstatus", "")})
+        if not item.get("protected"):
+            # vzdump fails its task when it cannot mark the archive, so this only happens
+            # with a PVE that ignored the option; the attribute call is the documented way.
+            b.say(f"archive {archive} is not protected; protecting it")
+            self.client.set_volume_protected(spec.archive_storage, archive, True)
+            item = {**item, "protected": 1}
         return archive, item
 
     def _verify_archive(self, spec: GoldenSpec, archive: str) -> ArchiveFacts:
@@ -290,10 +318,16 @@ class GoldenEngine(EngineBase):
         )
 
     def delete(self, archive: str) -> None:
-        """Delete the archive volume; a missing archive counts as deleted."""
-        self._progress(f"deleting archive {archive}")
+        """Clear the archive's protection, then delete it; a missing archive counts as deleted.
+
+        The build protects the archive; PVE's ``imgdel`` task refuses a protected backup
+        (``cannot remove protected volume``, pve-storage ``Plugin.pm`` ``free_image``).
+        """
+        storage = archive.partition(":")[0]
+        self._progress(f"clearing protection of {archive}, then deleting it")
         try:
-            upid = self.client.delete_volume(archive.partition(":")[0], archive)
+            self.client.set_volume_protected(storage, archive, False)
+            upid = self.client.delete_volume(storage, archive)
             if upid is not None:
                 self._applier(self._progress).wait(upid, f"delete {archive}")
         except NotFoundError:

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from felhom_provider.errors import VerificationError
 from felhom_provider.reconcile.model import GoldenSpec
 
 #: Docker's apt repository for Debian 13 (docs.docker.com "Install Docker Engine on Debian").
 DOCKER_GPG_URL = "https://download.docker.com/linux/debian/gpg"
 DOCKER_KEYRING = "/etc/apt/keyrings/docker.asc"
+#: Where the key is downloaded to; it reaches ``DOCKER_KEYRING`` only after the check.
+DOCKER_KEY_DOWNLOAD = "/tmp/docker-apt-key.asc"
+#: Docker's published release key fingerprint (docs.docker.com "Install Docker Engine on
+#: Debian": ``9DC8 5822 9FC7 DD38 854A  E2D8 8D81 803C 0EBF CD88``).
+DOCKER_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+#: The step whose output :func:`check_docker_key` reads.
+KEY_CHECK_STEP = "keyring-fingerprint"
 DOCKER_SOURCES_PATH = "/etc/apt/sources.list.d/docker.sources"
 DOCKER_SOURCES = (
     "Types: deb\n"
@@ -73,13 +81,21 @@ def _apt(args: str) -> tuple[str, ...]:
 
 
 def docker_install() -> list[Step]:
-    """Seed §2 step 2: ca-certificates and curl, Docker's keyring and repository, the engine."""
+    """Seed §2 step 2: ca-certificates and curl, Docker's keyring and repository, the engine.
+
+    The key is downloaded aside and installed as the keyring only after the engine has
+    checked the output of step ``KEY_CHECK_STEP`` with :func:`check_docker_key`.
+    """
     return [
         ("apt-update", _apt("update"), None),
-        ("apt-prereqs", _apt("install ca-certificates curl"), None),
+        # gpg (Debian package ``gpg``) only to read the key's fingerprint before apt trusts it.
+        ("apt-prereqs", _apt("install ca-certificates curl gpg"), None),
         ("keyring-dir", ("install", "-m", "0755", "-d", "/etc/apt/keyrings"), None),
-        ("keyring", ("curl", "-fsSL", DOCKER_GPG_URL, "-o", DOCKER_KEYRING), None),
-        ("keyring-readable", ("chmod", "a+r", DOCKER_KEYRING), None),
+        ("keyring-download", ("curl", "-fsSL", DOCKER_GPG_URL, "-o", DOCKER_KEY_DOWNLOAD), None),
+        (KEY_CHECK_STEP, ("gpg", "--show-keys", "--with-colons", DOCKER_KEY_DOWNLOAD), None),
+        # World-readable: apt reads Signed-By keyrings as user _apt.
+        ("keyring", ("install", "-m", "0644", DOCKER_KEY_DOWNLOAD, DOCKER_KEYRING), None),
+        ("keyring-download-clean", ("rm", "-f", DOCKER_KEY_DOWNLOAD), None),
         ("docker-repo", ("tee", DOCKER_SOURCES_PATH), DOCKER_SOURCES),
         ("apt-update-docker", _apt("update"), None),
         ("docker-install", _apt("install " + " ".join(DOCKER_PACKAGES)), None),
@@ -119,6 +135,8 @@ def identity_clean() -> list[Step]:
         ("docker-engine-id", ("rm", "-f", "/var/lib/docker/engine-id"), None),
         # No key of the build may log in to a customer guest; keys come from the stack.
         ("root-ssh", ("rm", "-rf", "/root/.ssh"), None),
+        # gpg's home, created by the key check (its random seed and trust database).
+        ("root-gnupg", ("rm", "-rf", "/root/.gnupg"), None),
         ("random-seed", ("rm", "-f", "/var/lib/systemd/random-seed",
                          "/var/lib/systemd/credential.secret"), None),
         ("tmp-files", _sh("rm -rf /tmp/* /var/tmp/*"), None),
@@ -165,3 +183,47 @@ def openssh_from_dpkg_log(text: str) -> str:
             if len(words) > i + 2 and words[i + 1].startswith("openssh-server:"):
                 version = words[i + 2]
     return version
+
+
+def primary_fingerprints(colons: str) -> list[str]:
+    """The fingerprint of every primary key in ``gpg --with-colons`` output.
+
+    GnuPG's ``doc/DETAILS``: a ``pub`` record starts a primary key and the ``fpr`` record
+    right after it carries that key's fingerprint in field 10; ``fpr`` records after a
+    ``sub`` belong to subkeys and are skipped.
+    """
+    found: list[str] = []
+    last = ""
+    for line in colons.splitlines():
+        fields = line.split(":")
+        if fields[0] == "fpr" and last == "pub" and len(fields) > 9:
+            found.append(fields[9].upper())
+        if fields[0] in ("pub", "sub", "sec", "ssb", "uid", "uat"):
+            last = fields[0]
+        elif fields[0] == "fpr":
+            last = "fpr"
+    return found
+
+
+def check_docker_key(colons: str, expected: str = DOCKER_KEY_FINGERPRINT) -> None:
+    """Refuse a downloaded Docker apt key that is not exactly Docker's release key.
+
+    One primary key with the published fingerprint, nothing else: a file carrying an extra
+    key would let apt trust whatever that key signs.
+    """
+    found = primary_fingerprints(colons)
+    if found != [expected]:
+        shown = ", ".join(_spaced(f) for f in found) or "no key"
+        raise VerificationError(
+            f"Docker's apt key from {DOCKER_GPG_URL} is not Docker's release key: expected "
+            f"fingerprint {_spaced(expected)}, found {shown}; refusing to install it",
+            step=KEY_CHECK_STEP,
+        )
+
+
+def _spaced(fpr: str) -> str:
+    """``9DC8 5822 … CD88``: the form Docker publishes (groups of four, two halves)."""
+    groups = [fpr[i : i + 4] for i in range(0, len(fpr), 4)]
+    if len(groups) == 10:
+        return " ".join(groups[:5]) + "  " + " ".join(groups[5:])
+    return " ".join(groups)

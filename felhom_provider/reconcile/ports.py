@@ -102,6 +102,7 @@ class GoldenApi(PveApi, Protocol):
         compress: str = "zstd",
         *,
         notes: str | None = None,
+        protected: bool = False,
     ) -> Any: ...
 
     def storage_content(
@@ -110,7 +111,10 @@ class GoldenApi(PveApi, Protocol):
 
     def delete_volume(self, storage: str, volid: str) -> Any: ...
 
+    def set_volume_protected(self, storage: str, volid: str, protected: bool) -> Any: ...
+
     def task_log(self, upid: Any, start: int = 0, limit: int = 50) -> list[dict[str, Any]]: ...
+
 
 class RollApi(GoldenApi, Protocol):
     """The extra PVE client methods a golden roll-out calls (issue 11)."""

@@ -1,13 +1,14 @@
-"""Handlers for storage and backup endpoints: storage list/content, volume delete, vzdump.
+"""Handlers for storage and backup endpoints: storage list/content, volume attributes and
+delete, vzdump.
 
-Rules and their gaps are in ``backup.py``.
+Rules and their gaps are in ``backup.py`` and ``volume_attrs.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from felhom_provider.sim import backup
+from felhom_provider.sim import backup, volume_attrs
 from felhom_provider.sim.request import ApiRequest
 
 
@@ -39,6 +40,14 @@ def delete_volume(req: ApiRequest) -> str:
     req.node()
     p = req.params
     return backup.delete_volume(req.state, req.actor, p.get("storage"), str(p["volume"]))
+
+
+def update_attributes(req: ApiRequest) -> None:
+    """``PUT …/storage/{storage}/content/{volume}``: ``notes``/``protected`` (``volume_attrs``)."""
+    req.node()
+    p = req.params
+    attrs: dict[str, Any] = {k: p[k] for k in ("notes", "protected") if k in p}
+    volume_attrs.update_attributes(req.state, req.actor, p.get("storage"), str(p["volume"]), attrs)
 
 
 def vzdump(req: ApiRequest) -> str:

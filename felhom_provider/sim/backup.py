@@ -3,13 +3,16 @@
 Sources: pve-manager ``PVE/API2/VZDump.pm`` and ``PVE/VZDump.pm`` (archive names, log lines),
 pve-container ``VZDump/LXC.pm`` (``./etc/vzdump/pct.conf`` minus lock/snapshots/parent/
 pending), pve-storage ``Storage.pm`` ``check_volume_access`` and ``API2/Storage/Content.pm``.
+``protected=1`` marks the new archive after it is written (``VZDump.pm``, "marking backup as
+protected"); the limit and the attribute rules are in ``volume_attrs.py``.
 
 An archive is a real tar file in ``<state>/storage/local/dump`` with ``./etc/vzdump/pct.conf``
 and ``./etc/vzdump/felhom-sim-guest.json`` (the guest payload).
 
 Not imitated: compression (the file is a plain tar whatever its ``.zst``/``.gz`` name says),
 file-system contents, ``snapshot``/``suspend`` modes (all behave like ``stop`` without
-stopping a running CT), pruning (``remove`` has no effect: storages keep all), PBS,
+stopping a running CT), pruning (``remove`` has no effect: storages keep every archive; PVE's
+prune would skip protected ones anyway), PBS,
 notifications, several guests per job beyond looping, the node-wide vzdump lock.
 """
 
@@ -66,6 +69,29 @@ def check_volume_access(state: SimState, actor: str, vol: Volume) -> None:
     state.auth.check(actor, spath, ["Datastore.AllocateSpace"])
     owner = backup_owner(vol.volid) if vol.content == "backup" else vol.vmid
     state.auth.check(actor, f"/vms/{owner}", ["VM.Backup"])
+
+
+#: ``get_max_protected_backups`` without ``Datastore.Allocate`` on the storage.
+DEFAULT_MAX_PROTECTED = 5
+
+
+def max_protected(state: SimState, actor: str, storage: str) -> int:
+    """``get_max_protected_backups``: -1 (unlimited) with ``Datastore.Allocate``, else 5."""
+    if actor == ROOT or state.auth.has(actor, f"/storage/{storage}", "Datastore.Allocate"):
+        return -1
+    return DEFAULT_MAX_PROTECTED
+
+
+def protect_limit_error(state: SimState, actor: str, storage: str, vmid: int) -> str | None:
+    """The refusal text when guest ``vmid`` already has as many protected backups on
+    ``storage`` as ``actor`` may keep (``Storage.pm``/``VZDump.pm``), else ``None``."""
+    limit = max_protected(state, actor, storage)
+    if limit < 0 or not vmid:
+        return None
+    count = sum(1 for v in state.storage.list(storage, "backup", vmid) if v.protected)
+    if count < limit:
+        return None
+    return f"The number of protected backups per guest is limited to {limit} on storage '{storage}'"
 
 
 def read_archive(state: SimState, volid: str) -> tuple[str, dict[str, Any]]:
@@ -224,6 +250,11 @@ def _backup_one(
         if state.locks.holder(vmid) is not None:
             raise TaskError(lock_timeout_message(vmid))
         raise TaskError(f"CT is locked ({ct.lock})")
+    if params.get("protected"):
+        # VZDump.pm checks the protected-backup limit before it writes anything.
+        refused = protect_limit_error(state, actor, storage, vmid)
+        if refused:
+            raise TaskError(refused)
     started = state.clock.now()
     stamp = time.strftime("%Y_%m_%d-%H_%M_%S", time.localtime(started))
     name = f"vzdump-lxc-{vmid}-{stamp}{ext}"
@@ -257,8 +288,11 @@ def _backup_one(
         notes=notes,
         protected=bool(params.get("protected")),
     )
-    state.storage.add(vol)
     log(task, f"INFO: archive file size: {max(1, size // 1024)}KB")
+    if vol.protected:
+        # VZDump.pm marks the archive before it prunes, so pruning never sees it unprotected.
+        log(task, "INFO: marking backup as protected")
+    state.storage.add(vol)
     if was_running and mode == "stop":
         log(task, "INFO: restarting vm")
         with state.mutex:
@@ -330,14 +364,17 @@ def delete_volume(state: SimState, actor: str, storage: str | None, volume: str)
             state.auth.check(actor, f"/vms/{owner}", ["VM.Backup"])
         else:
             state.auth.check(actor, f"/storage/{vol.storage}", ["Datastore.Allocate"])
-    if vol.protected:
-        raise SimApiError(f"volume '{volid}' is protected")
     with state.mutex:
         users = [ct.vmid for ct in state.cts.values() if any(volid in v for v in ct.conf.values())]
     if users:
         raise SimApiError(f"unable to delete '{volid}' - volume is in use by CT {users[0]}")
 
     def body(task: Task) -> int:
+        # Plugin.pm free_image refuses inside the worker: the DELETE answers a UPID and the
+        # imgdel task fails. ``volname`` is the volid without its storage prefix.
+        if vol.protected:
+            volname = volid.split(":", 1)[1]
+            raise TaskError(f"cannot remove protected volume '{volname}' on '{vol.storage}'")
         state.tasks.log(task, f"Removed volume '{volid}'")
         state.storage.free(volid)
         return 0

@@ -269,6 +269,13 @@ ENDPOINT_PARAMS: dict[tuple[str, str], dict[str, Spec]] = {
         "content": _opt("string", format="pve-storage-content"),
         "vmid": {**VMID, "optional": 1},
     },
+    ("PUT", "/nodes/{node}/storage/{storage}/content/{volume}"): {
+        "node": NODE,
+        "storage": {**STORAGE_ID, "optional": 1},
+        "volume": {"type": "string"},
+        "notes": _opt("string"),
+        "protected": _bool(),
+    },
 }
 
 _POOLID: Spec = {"type": "string", "format": "pve-poolid"}

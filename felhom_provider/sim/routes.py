@@ -122,6 +122,7 @@ ROUTES: list[Route] = [
     _r("GET", N + "/vzdump/extractconfig", api_storage.extractconfig),
     _r("GET", N + "/storage", api_storage.storage_index),
     _r("GET", N + "/storage/{storage}/content", api_storage.content),
+    _r("PUT", N + "/storage/{storage}/content/{volume}", api_storage.update_attributes),
     _r("DELETE", N + "/storage/{storage}/content/{volume}", api_storage.delete_volume),
     _r("GET", "/_sim/audit", api_sim.audit),
     _r("GET", "/_sim/faults", api_sim.faults),

@@ -138,6 +138,10 @@ class Guard:
             or int(item.get("vmid") or 0) not in self.vmids
         ):
             raise ForeignObjectError(f"refusing to delete {volid}: not the suite's archive")
+        if item.get("protected"):
+            # Golden archives are protected; PVE's imgdel refuses them until cleared.
+            self.say(f"clearing protection of {volid}")
+            self.client.set_volume_protected(self.archive_storage, volid, False)
         self.say(f"deleting archive {volid}")
         upid = self.client.delete_volume(self.archive_storage, volid)
         if upid is not None:

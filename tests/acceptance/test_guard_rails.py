@@ -46,8 +46,8 @@ def make_ct(client: PveClient, vmid: int, description: str) -> None:
 
 
 def archive(client: PveClient, vmid: int, notes: str) -> str:
-    """vzdump ``vmid`` with ``notes``; returns the new volid."""
-    client.wait_task(client.vzdump(vmid, "local", notes=notes), 60)
+    """vzdump ``vmid`` with ``notes``, protected as the golden build makes it; the volid."""
+    client.wait_task(client.vzdump(vmid, "local", notes=notes, protected=True), 60)
     items = client.storage_content("local", "backup", vmid)
     return str(max(items, key=lambda i: (i["ctime"], i["volid"]))["volid"])
 

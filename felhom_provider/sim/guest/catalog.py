@@ -191,6 +191,8 @@ CATALOG: dict[str, Package] = {
         _pkg("systemd", "257.8-1~deb13u2", binaries=("/usr/bin/systemctl", "/usr/bin/journalctl")),
         _pkg("libcurl4t64", "8.14.1-2"),
         _pkg("curl", "8.14.1-2", depends=("libcurl4t64",), binaries=("/usr/bin/curl",)),
+        # Debian ships the gpg program in package ``gpg`` (not in the standard template).
+        _pkg("gpg", "2.4.7-21", binaries=("/usr/bin/gpg",)),
         _pkg("iptables", "1.8.11-2"),
         _pkg(
             "containerd.io",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import posixpath
 
-from felhom_provider.sim.guest import catalog, systemd, template, units
+from felhom_provider.sim.guest import catalog, cmd_gpg, systemd, template, units
 from felhom_provider.sim.guest.fs import FsError
 from felhom_provider.sim.guest.model import GuestModel
 from felhom_provider.sim.guest.registry import Result, Runner, not_imitated
@@ -24,13 +24,6 @@ from felhom_provider.sim.guest.registry import Result, Runner, not_imitated
 LISTS = "/var/lib/apt/lists"
 ARCHIVES = "/var/cache/apt/archives"
 DOCKER_GPG_URL = "https://download.docker.com/linux/debian/gpg"
-# Docker's release key fingerprint is public (9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88);
-# the armored body here is a stand-in, not the key itself.
-DOCKER_ASC = (
-    "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n"
-    "simulated Docker release key 9DC858229FC7DD38854AE2D88D81803C0EBFCD88\n"
-    "-----END PGP PUBLIC KEY BLOCK-----\n"
-)
 
 
 def _sources(model: GuestModel) -> list[tuple[str, str, str | None]]:
@@ -273,10 +266,13 @@ def curl(model: GuestModel, argv: list[str], stdin: str, run: Runner) -> Result:
     if url != DOCKER_GPG_URL:
         host = url.split("://", 1)[-1].split("/", 1)[0]
         return Result(6, "", f"curl: (6) Could not resolve host: {host}\n" if show_errors else "")
+    # The key file is a stand-in that ``gpg --show-keys`` reads (``cmd_gpg``); tests may swap
+    # what it carries (``cmd_gpg.serving_docker_keys``).
+    key_file = cmd_gpg.armor(cmd_gpg.served_docker_keys())
     if output is None:
-        return Result(0, DOCKER_ASC)
+        return Result(0, key_file)
     try:
-        model.fs.write(output, DOCKER_ASC, mode=0o644)
+        model.fs.write(output, key_file, mode=0o644)
     except FsError:
         return Result(
             23, "", "curl: (23) Failure writing output to destination, passed 0 returned 0\n"

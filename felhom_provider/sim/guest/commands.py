@@ -18,6 +18,7 @@ from felhom_provider.sim.guest import (
     cmd_df,
     cmd_docker,
     cmd_files,
+    cmd_gpg,
     cmd_grep,
     cmd_install,
     cmd_ip,
@@ -67,7 +68,7 @@ TABLE: dict[str, Command] = {
     "head": Command(cmd_text.head, "/usr/bin/head"),
     "tail": Command(cmd_text.tail, "/usr/bin/tail"),
     # other packages (grep, procps, iproute2, hostname, systemd, openssh-client, apt, dpkg,
-    # curl, docker-ce-cli)
+    # curl, gpg, docker-ce-cli)
     "grep": Command(cmd_grep.grep, "/usr/bin/grep"),
     "ps": Command(cmd_ps.ps, "/usr/bin/ps"),
     "ip": Command(cmd_ip.ip, "/usr/bin/ip"),
@@ -79,5 +80,6 @@ TABLE: dict[str, Command] = {
     "apt-get": Command(cmd_apt.apt_get, "/usr/bin/apt-get"),
     "dpkg-query": Command(cmd_apt.dpkg_query, "/usr/bin/dpkg-query"),
     "curl": Command(cmd_apt.curl, "/usr/bin/curl"),
+    "gpg": Command(cmd_gpg.gpg, "/usr/bin/gpg"),
     "docker": Command(cmd_docker.docker, "/usr/bin/docker"),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from felhom_provider.errors import ConfigError
+from felhom_provider.errors import ConfigError, VerificationError
 from felhom_provider.reconcile import golden_steps as recipe
 from felhom_provider.reconcile.model import GoldenSpec
 
@@ -69,6 +69,7 @@ def test_keygen_unit_runs_before_ssh_when_the_key_is_missing() -> None:
         "rm -rf /var/lib/systemd/network/*",
         "rm -f /var/lib/docker/engine-id",
         "rm -rf /root/.ssh",
+        "rm -rf /root/.gnupg",
         "rm -f /var/lib/systemd/random-seed /var/lib/systemd/credential.secret",
         "rm -f /root/.bash_history /home/*/.bash_history",
         "rm -f /etc/hostname",
@@ -126,3 +127,79 @@ def test_build_vmid_comes_from_the_reserved_range() -> None:
     assert spec.reserved(9000) and spec.reserved(9099) and not spec.reserved(9100)
     with pytest.raises(ConfigError, match="reservedVmids"):
         GoldenSpec(name="g", owner="p/s/g", node="pve", template="local:t", build_vmid=150)
+
+
+def test_docker_key_is_checked_after_download_and_before_apt_trusts_it() -> None:
+    steps = {name: argv for name, argv, _ in recipe.docker_install()}
+    order = list(steps)
+    assert steps["apt-prereqs"][2].endswith("install ca-certificates curl gpg")
+    assert steps["keyring-download"] == (
+        "curl", "-fsSL", recipe.DOCKER_GPG_URL, "-o", recipe.DOCKER_KEY_DOWNLOAD
+    )  # fmt: skip
+    assert steps[recipe.KEY_CHECK_STEP] == (
+        "gpg", "--show-keys", "--with-colons", recipe.DOCKER_KEY_DOWNLOAD
+    )  # fmt: skip
+    assert steps["keyring"] == (
+        "install", "-m", "0644", recipe.DOCKER_KEY_DOWNLOAD, recipe.DOCKER_KEYRING
+    )  # fmt: skip
+    assert (
+        order.index("keyring-download")
+        < order.index(recipe.KEY_CHECK_STEP)
+        < order.index("keyring")
+        < order.index("apt-update-docker")
+    )
+    # Nothing before the check writes the keyring apt reads.
+    before = order[: order.index(recipe.KEY_CHECK_STEP)]
+    assert not any(recipe.DOCKER_KEYRING in steps[name] for name in before)
+
+
+#: ``gpg --show-keys --with-colons`` of Docker's key (GnuPG doc/DETAILS colon records).
+DOCKER_COLONS = (
+    "pub:-:4096:1:8D81803C0EBFCD88:1487788586:::-:::scSC:\n"
+    "fpr:::::::::9DC858229FC7DD38854AE2D88D81803C0EBFCD88:\n"
+    "uid:-::::1487788586::::Docker Release (CE deb) <docker@docker.com>:\n"
+    "sub:-:4096:1:7EA0A9C3F273FCD8:1487788586:::::::s:\n"
+    "fpr:::::::::D3306A018370199E527AE7997EA0A9C3F273FCD8:\n"
+)
+OTHER_COLONS = (
+    "pub:-:4096:1:F0D9E3B76C25A41D:1700000000:::-:::scSC:\n"
+    "fpr:::::::::5A1B4C8E2D7F90631E4B8C2AF0D9E3B76C25A41D:\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("colons", "found"),
+    [
+        (DOCKER_COLONS, ["9DC858229FC7DD38854AE2D88D81803C0EBFCD88"]),
+        (DOCKER_COLONS + OTHER_COLONS,
+         ["9DC858229FC7DD38854AE2D88D81803C0EBFCD88", "5A1B4C8E2D7F90631E4B8C2AF0D9E3B76C25A41D"]),
+        (DOCKER_COLONS.lower(),
+         ["9DC858229FC7DD38854AE2D88D81803C0EBFCD88"]),
+        ("", []),
+        # A subkey's fpr is not a primary fingerprint.
+        ("sub:-:4096:1:7EA0A9C3F273FCD8:1:::::::s:\nfpr:::::::::D3306A01:\n", []),
+    ],
+)  # fmt: skip
+def test_primary_fingerprints(colons: str, found: list[str]) -> None:
+    assert recipe.primary_fingerprints(colons) == found
+
+
+def test_docker_key_check_accepts_dockers_key() -> None:
+    recipe.check_docker_key(DOCKER_COLONS)
+
+
+@pytest.mark.parametrize(
+    ("colons", "shown"),
+    [
+        (OTHER_COLONS, "5A1B 4C8E 2D7F 9063 1E4B  8C2A F0D9 E3B7 6C25 A41D"),
+        (DOCKER_COLONS + OTHER_COLONS, "9DC8 5822 9FC7 DD38 854A  E2D8 8D81 803C 0EBF CD88, 5A1B"),
+        ("", "found no key"),
+    ],
+)
+def test_docker_key_check_refuses_anything_else_naming_both(colons: str, shown: str) -> None:
+    with pytest.raises(VerificationError) as info:
+        recipe.check_docker_key(colons)
+    text = str(info.value)
+    assert "expected fingerprint 9DC8 5822 9FC7 DD38 854A  E2D8 8D81 803C 0EBF CD88" in text
+    assert shown in text
+    assert info.value.context["step"] == recipe.KEY_CHECK_STEP
