@@ -73,6 +73,9 @@ def stack_file(target: Target, plan: Plan) -> dict[str, Any]:
                     "bridge": target.bridge,
                     "archiveStorage": target.archive_storage,
                     "buildVmid": plan.golden,
+                    # The build VMID must lie in the reserved range; the suite's own range
+                    # holds its guests too, so reserve exactly the one it picked.
+                    "reservedVmids": {"first": plan.golden, "last": plan.golden},
                 }
             },
             "felhom:guests": [
