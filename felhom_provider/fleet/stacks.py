@@ -81,7 +81,7 @@ def read_stack(path: Path) -> StackInfo:
 def discover(project_dir: Path) -> list[StackInfo]:
     """Every stack of the project, sorted by name."""
     directory = stack_config_dir(project_dir)
-    return [read_stack(p) for p in sorted(directory.glob("Pulumi.*.yaml"))]
+    return sorted((read_stack(p) for p in directory.glob("Pulumi.*.yaml")), key=lambda s: s.name)
 
 
 @dataclass(frozen=True)
