@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 # The toolchain installer prints the directory holding pulumi and its Python plugins.
 PULUMI_BIN_FILE := $(VENV)/pulumi-bin
 
-.PHONY: setup venv toolchain test lint unit e2e demo demo-down bench bench-sim clean
+.PHONY: setup venv toolchain postgres-check test lint unit e2e demo demo-down bench bench-sim bench-fleet clean
 
-setup: venv toolchain
+setup: venv toolchain postgres-check
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml
 toolchain:
 	@scripts/install-toolchain.sh > $(PULUMI_BIN_FILE).tmp && mv $(PULUMI_BIN_FILE).tmp $(PULUMI_BIN_FILE)
 	@PULUMI_SKIP_UPDATE_CHECK=true "$$(cat $(PULUMI_BIN_FILE))/pulumi" version | sed 's/^/pulumi CLI: /'
+
+# The PostgreSQL state backend's tests start a server from the machine's binaries.
+postgres-check: venv
+	@$(PY) -m felhom_provider.fleet.pgserver
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -45,8 +49,12 @@ demo: setup
 demo-down:
 	@scripts/demo-down.sh
 
-bench: venv
+bench: setup
 	$(PY) bench/bringup.py
+	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(PY) bench/fleet.py
+
+bench-fleet: setup
+	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(PY) bench/fleet.py
 
 bench-sim: venv
 	$(PY) bench/sim_bench.py

@@ -26,6 +26,7 @@ from felhom_provider.fleet.waves import Bounds, Scheduler, plan_waves
 from felhom_provider.fleet.workspace import (
     FleetEnv,
     StackLockedError,
+    prepare_backend,
     run_operation,
     with_lock_policy,
 )
@@ -123,6 +124,7 @@ class FleetRunner:
         for index, wave in enumerate(waves):
             for stack in wave:
                 self.progress.add(stack.name, stack.node, index)
+        prepare_backend(self.fleet)
         Scheduler(self.options.bounds, self.run_one, self.skip).run(waves)
         self.report.finished_at = time.time()
         return self.report

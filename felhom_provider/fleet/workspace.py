@@ -34,6 +34,7 @@ from felhom_provider.fleet.stacks import StackInfo
 OPERATIONS = ("preview", "up", "refresh", "destroy", "outputs")
 #: Pulumi's DIY backend error when another process holds the stack (pkg/backend/diy/lock.go).
 LOCKED_TEXT = "the stack is currently locked by"
+PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 _HOLDER_RE = re.compile(r"created by (\S+) \(pid (\d+)\)")
 
 # Offline operation: no update check, no plugin downloads, no registry lookups.
@@ -97,13 +98,10 @@ class FleetEnv:
         if backend.startswith("file://"):
             Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
         env = {**OFFLINE_ENV, "PULUMI_BACKEND_URL": backend}
-        passphrase_file = state / "passphrase"
-        if (
-            "PULUMI_CONFIG_PASSPHRASE" not in environ
-            and "PULUMI_CONFIG_PASSPHRASE_FILE" not in environ
-            and passphrase_file.is_file()
-        ):
-            env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(passphrase_file)
+        passphrase = {k: environ[k] for k in PASSPHRASE_VARS if k in environ}
+        if not passphrase and (state / "passphrase").is_file():
+            passphrase = {"PULUMI_CONFIG_PASSPHRASE_FILE": str(state / "passphrase")}
+        env.update(passphrase)
         bin_dir = pulumi_bin_dir(project_dir, environ)
         venv_bin = project_dir / ".venv" / "bin"
         path = [str(p) for p in (bin_dir, venv_bin) if p is not None]
@@ -131,6 +129,26 @@ class FleetEnv:
             pulumi_command=self.command(),
             env_vars=dict(self.env),
         )
+
+
+def prepare_backend(fleet: FleetEnv) -> None:
+    """Open the backend once before stacks run in parallel.
+
+    On an empty PostgreSQL database the first command creates the ``pulumi_state`` table
+    (``pkg/backend/diy/postgres/bucket.go``: check, then ``CREATE TABLE IF NOT EXISTS``);
+    several first commands at once race in PostgreSQL's catalog and all but one fail with a
+    duplicate-key error. One command first makes the table exist for the rest. It is
+    ``whoami``, not ``stack ls``: on this backend ``pulumi stack ls`` hangs once there are
+    more stacks than the CLI's connection pool (``2 x GOMAXPROCS``, see docs/state-backend.md).
+    """
+    if fleet.backend_url.startswith(("postgres://", "postgresql://")):
+        opts = fleet.workspace_options("_backend")
+        auto.LocalWorkspace(
+            work_dir=opts.work_dir,
+            pulumi_home=opts.pulumi_home,
+            env_vars=opts.env_vars,
+            pulumi_command=opts.pulumi_command,
+        ).who_am_i()
 
 
 @dataclass
