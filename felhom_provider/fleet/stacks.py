@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml  # type: ignore[import-untyped]
 
@@ -33,6 +34,9 @@ class StackInfo:
     path: Path
     node: str = UNKNOWN_NODE
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: The endpoint's host is under ``.invalid`` (RFC 2606: never resolves), as in the
+    #: commented example stack: only selected when named explicitly.
+    example: bool = False
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -70,11 +74,14 @@ def read_stack(path: Path) -> StackInfo:
         raise ConfigError(f"{path.name}: config", "must be a mapping")
     pve = config.get(KEY_PVE)
     node = pve.get("node") if isinstance(pve, dict) else None
+    endpoint = str(pve.get("endpoint", "")) if isinstance(pve, dict) else ""
+    host = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}").hostname or ""
     return StackInfo(
         name=name,
         path=path,
         node=str(node) if node else UNKNOWN_NODE,
         tags=_tags(config, path),
+        example=host == "invalid" or host.endswith(".invalid"),
     )
 
 
@@ -87,7 +94,8 @@ def discover(project_dir: Path) -> list[StackInfo]:
 @dataclass(frozen=True)
 class Selection:
     """Names or globs (``acme-*``) and tags; a stack is selected when it matches any pattern
-    (or none were given) and carries every tag asked for; ``exclude`` patterns drop stacks."""
+    (or none were given) and carries every tag asked for; ``exclude`` patterns drop stacks.
+    Example stacks (``StackInfo.example``) are selected only by their exact name."""
 
     patterns: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
@@ -95,6 +103,8 @@ class Selection:
 
     def matches(self, stack: StackInfo) -> bool:
         """True when ``stack`` is selected."""
+        if stack.example and stack.name not in self.patterns:
+            return False
         if self.patterns and not any(fnmatch.fnmatchcase(stack.name, p) for p in self.patterns):
             return False
         if any(fnmatch.fnmatchcase(stack.name, p) for p in self.exclude):

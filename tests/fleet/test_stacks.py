@@ -63,4 +63,11 @@ def test_bad_tags_name_the_file_and_key(tmp_path: Path) -> None:
 
 
 def test_the_repository_stacks_are_found() -> None:
-    assert {"dev", "example-customer"} <= set(names(discover(REPO)))
+    found = {s.name: s for s in discover(REPO)}
+    assert {"dev", "example-customer"} <= set(found)
+    # The commented example targets pve.example.invalid: only selected by its name.
+    assert found["example-customer"].example and not found["dev"].example
+    assert "example-customer" not in names(select(found.values(), Selection()))
+    assert "example-customer" not in names(select(found.values(), Selection(("ex*",))))
+    chosen = select(found.values(), Selection(("example-customer",)))
+    assert names(chosen) == ["example-customer"]
