@@ -30,3 +30,12 @@ class SlowProvider(ResourceProvider):
             peak = _state["peak"]
             _state["active"] -= 1
         return CreateResult(f"slow-{props['n']}", {"peak": peak})
+
+
+class AddressProvider(ResourceProvider):
+    """``create`` returns the engine address the provider's own plumbing sees."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        from felhom_provider.resources._engine_log import engine_address  # noqa: PLC0415
+
+        return CreateResult("address", {"address": engine_address() or ""})

@@ -25,7 +25,7 @@ from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from felhom_provider.provider_main import HEADROOM, SDK_WORKERS, worker_count
-from tests.fleet.slow_provider import SlowProvider
+from tests.fleet.slow_provider import AddressProvider, SlowProvider
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,6 +83,18 @@ def test_provider_main_runs_as_many_as_the_restore_bound_asks() -> None:
     assert width == 2 * 6 + HEADROOM
     with provider_server("felhom_provider.provider_main", config) as address:
         assert observed_concurrency(address, calls=width, target=width, wait=30.0) == width
+
+
+def test_provider_main_keeps_the_engine_address_visible() -> None:
+    # The engine watchdog and the step log find the engine through the SDK module's
+    # identity (resources/_engine_log.py); running it via runpy must keep that.
+    provider = base64.b64encode(dill.dumps(AddressProvider(), recurse=True)).decode()
+    with provider_server("felhom_provider.provider_main", {}) as address:
+        stub = provider_pb2_grpc.ResourceProviderStub(grpc.insecure_channel(address))
+        props = struct_pb2.Struct()
+        props.update({"__provider": provider})
+        response = stub.Create(provider_pb2.CreateRequest(urn="urn:a", properties=props))
+        assert response.properties["address"] == "127.0.0.1:1"
 
 
 @pytest.mark.parametrize(
