@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -42,10 +43,17 @@ class PostgresUnavailableError(FelhomError):
     """The PostgreSQL binaries or an unprivileged user to run them are missing."""
 
 
-def find_binaries(path: str | None = None) -> dict[str, Path]:
-    """``{name: path}`` for initdb, pg_ctl and postgres; raises with an install hint."""
-    search = [path or os.environ.get("PATH", "")]
-    search += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+def find_binaries(
+    path: str | None = None, packaged: Sequence[str] | None = None
+) -> dict[str, Path]:
+    """``{name: path}`` for initdb, pg_ctl and postgres; raises with an install hint.
+
+    ``PATH`` first, then Debian's versioned directories (newest first), which are not on
+    ``PATH`` by default.
+    """
+    if packaged is None:
+        packaged = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    search = [path if path is not None else os.environ.get("PATH", ""), *packaged]
     for directory in search:
         found = {name: shutil.which(name, path=directory) for name in BINARIES}
         if all(found.values()):

@@ -9,7 +9,6 @@ hint rather than being skipped.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -39,8 +38,3 @@ def postgres() -> Iterator[LocalPostgres]:
     """A PostgreSQL server on a free loopback port (as the ``postgres`` user when root)."""
     with LocalPostgres() as server:
         yield server
-
-
-@pytest.fixture
-def project_dir(tmp_path: Path) -> Path:
-    return tmp_path / "project"

@@ -59,8 +59,8 @@ class Recorder:
             per_node = list(self.running.values()).count(stack.node)
             self.peak_node = max(self.peak_node, per_node)
             self.cond.notify_all()
-            # Wait until `hold` stacks run together (or nobody else can start) to show bounds.
-            self.cond.wait_for(lambda: len(self.running) >= self.hold, timeout=0.2)
+            # Hold the first stacks until `hold` run together, so the peak shows the bound.
+            self.cond.wait_for(lambda: self.peak >= self.hold, timeout=5.0)
             del self.running[stack.name]
         return stack.name not in self.fail
 
