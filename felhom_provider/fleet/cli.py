@@ -50,7 +50,10 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         "--max-failures", type=int, default=0, help="stop starting stacks after more failures"
     )
     p.add_argument(
-        "--pulumi-parallel", type=int, default=None, help="resource operations per stack"
+        "--pulumi-parallel",
+        type=int,
+        default=None,
+        help="resource operations per stack (default: from its restoresPerNode)",
     )
     p.add_argument(
         "--on-locked",

@@ -87,7 +87,8 @@ class FleetRunner:
                     self.fleet,
                     stack,
                     self.options.operation,
-                    parallel=self.options.pulumi_parallel,
+                    # Pulumi's default (4 x CPUs) would hold a stack below its restore bound.
+                    parallel=self.options.pulumi_parallel or stack.width,
                     on_line=lambda line: self.progress.line(stack.name, line),
                     on_event=self._on_event(stack.name),
                 ),

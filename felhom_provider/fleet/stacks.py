@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import yaml  # type: ignore[import-untyped]
 
 from felhom_provider.errors import ConfigError
+from felhom_provider.provider_main import worker_count
 
 KEY_FLEET = "felhom:fleet"
 KEY_PVE = "felhom:pve"
@@ -37,6 +38,9 @@ class StackInfo:
     #: The endpoint's host is under ``.invalid`` (RFC 2606: never resolves), as in the
     #: commented example stack: only selected when named explicitly.
     example: bool = False
+    #: Resource operations worth running at once in this stack: the provider's thread pool
+    #: width for its ``felhom:limits.restoresPerNode`` (``provider_main.worker_count``).
+    width: int = 8
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -82,6 +86,7 @@ def read_stack(path: Path) -> StackInfo:
         node=str(node) if node else UNKNOWN_NODE,
         tags=_tags(config, path),
         example=host == "invalid" or host.endswith(".invalid"),
+        width=worker_count(config),
     )
 
 

@@ -9,6 +9,7 @@ import yaml  # type: ignore[import-untyped]
 
 from felhom_provider.errors import ConfigError
 from felhom_provider.fleet.stacks import UNKNOWN_NODE, Selection, discover, names, select
+from felhom_provider.provider_main import worker_count
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,11 @@ def project(tmp_path: Path, stacks: dict[str, dict[str, object]]) -> Path:
 
 FLEET: dict[str, dict[str, object]] = {
     "acme": {"felhom:pve": {"node": "pve1"}, "felhom:fleet": {"tags": ["gold", "eu"]}},
-    "acme-2": {"felhom:pve": {"node": "pve2"}, "felhom:fleet": {"tags": ["eu"]}},
+    "acme-2": {
+        "felhom:pve": {"node": "pve2"},
+        "felhom:fleet": {"tags": ["eu"]},
+        "felhom:limits": {"restoresPerNode": 16},
+    },
     "beta": {"felhom:pve": {"node": "pve1"}},
     "gamma": {},
 }
@@ -34,6 +39,8 @@ def test_discover_reads_node_and_tags(tmp_path: Path) -> None:
     assert sorted(found) == ["acme", "acme-2", "beta", "gamma"]
     assert (found["acme"].node, found["acme"].tags) == ("pve1", ("gold", "eu"))
     assert (found["gamma"].node, found["gamma"].tags) == (UNKNOWN_NODE, ())
+    assert found["gamma"].width == worker_count({})
+    assert found["acme-2"].width == 2 * 16 + 4
 
 
 @pytest.mark.parametrize(
