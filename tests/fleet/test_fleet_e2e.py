@@ -9,6 +9,8 @@ verify every guest's SSH host keys by handshake.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +142,18 @@ def test_inventory_parses_as_ansible_inventory(pg_fleet: PgFleet) -> None:
     assert [h["stack"] for h in document["hosts"]] == PG_CUSTOMERS
 
 
+def test_published_fingerprints_match_every_guest_handshake(pg_fleet: PgFleet) -> None:
+    # The inventory's addresses and ports reach each guest's sshd, and what it presents is
+    # what the stack published (`hostKeys`: SHA256 fingerprints, as ssh-keygen -lf prints).
+    document = json.loads((pg_fleet.out / "inventory.json").read_text())
+    for host in document["hosts"]:
+        assert host["hostKeys"], host
+        for key_type, fingerprint in host["hostKeys"].items():
+            key = handshake_key(host["ipv4"], host["sshPort"], key_type)
+            digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).rstrip(b"=")
+            assert fingerprint == f"SHA256:{digest.decode()}", (host["hostname"], key_type)
+
+
 def test_known_hosts_lines_verify_every_guest_by_handshake(pg_fleet: PgFleet) -> None:
     document = json.loads((pg_fleet.out / "inventory.json").read_text())
     verify_known_hosts(pg_fleet.out / "known_hosts", document)
@@ -169,20 +183,26 @@ def verify_known_hosts(path: Path, document: dict[str, Any]) -> None:
     )
     known = paramiko.HostKeys(str(path))
     for host in document["hosts"]:
-        name = host_pattern(host["ipv4"], host["sshPort"])
-        entry = known.lookup(name)
-        assert entry is not None, f"{host['hostname']}: no known_hosts line for {name}"
+        # OpenSSH's own name for the guest first; plain address or hostname also count.
+        names = [host_pattern(host["ipv4"], host["sshPort"]), host["ipv4"], host["hostname"]]
+        entry = next((e for e in map(known.lookup, names) if e is not None), None)
+        assert entry is not None, f"{host['hostname']}: no known_hosts line for any of {names}"
         assert set(entry.keys()) >= set(host["hostKeys"]), host
         for key_type, expected in entry.items():
             presented = handshake_key(host["ipv4"], host["sshPort"], key_type)
             assert presented == expected, f"{host['hostname']}: {key_type} differs"
 
 
+# The host-key algorithms that prove possession of a key of each type (RSA keys sign with
+# SHA-2 since OpenSSH 8.8; the key itself stays "ssh-rsa").
+ALGORITHMS = {"ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256"]}
+
+
 def handshake_key(address: str, port: int, key_type: str) -> paramiko.PKey:
     """The host key of ``key_type`` an sshd presents in a handshake (no login)."""
     transport = paramiko.Transport((address, port))
     try:
-        transport.get_security_options().key_types = [key_type]
+        transport.get_security_options().key_types = ALGORITHMS.get(key_type, [key_type])
         transport.start_client(timeout=30)
         key = transport.get_remote_server_key()
     finally:
