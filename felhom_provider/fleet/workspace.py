@@ -16,6 +16,7 @@ processes and machines sharing one backend. A runner that meets a locked stack w
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import re
@@ -77,6 +78,12 @@ def pulumi_bin_dir(project_dir: Path, environ: Mapping[str, str]) -> Path | None
     return Path(found).parent if found else None
 
 
+@functools.lru_cache(maxsize=4)
+def _pulumi_command(root: str) -> auto.PulumiCommand:
+    # Building one runs `pulumi version`: once per runner, not once per stack.
+    return auto.PulumiCommand(root=root)
+
+
 @dataclass(frozen=True)
 class FleetEnv:
     """Where the runner's Pulumi commands run and against which backend."""
@@ -117,7 +124,7 @@ class FleetEnv:
         """The Pulumi CLI, from the toolchain directory (its plugins sit next to it)."""
         if self.bin_dir is None:
             raise ConfigError("pulumi", "no Pulumi CLI found: run `make setup` first")
-        return auto.PulumiCommand(root=str(self.bin_dir.parent))
+        return _pulumi_command(str(self.bin_dir.parent))
 
     def workspace_options(self, stack: str) -> auto.LocalWorkspaceOptions:
         """Options for ``stack``'s own workspace (own PULUMI_HOME, see module docstring)."""
