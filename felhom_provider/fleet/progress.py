@@ -15,6 +15,7 @@ from types import TracebackType
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from felhom_provider.fleet.report import STYLE
@@ -55,8 +56,12 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.live_mode:
+            # Rich re-renders from the rows 4 times a second; updates only change the rows.
             self._live = Live(
-                self._render(), console=self.console, refresh_per_second=4, transient=False
+                console=self.console,
+                get_renderable=self._render,
+                refresh_per_second=4,
+                transient=False,
             )
             self._live.__enter__()
         return self
@@ -68,7 +73,7 @@ class Progress:
         tb: TracebackType | None,
     ) -> None:
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.refresh()
             self._live.__exit__(exc_type, exc, tb)
             self._live = None
 
@@ -87,19 +92,14 @@ class Progress:
                 f"[{style}]{r.state}[/]" if style else r.state,
                 str(r.done),
                 r.elapsed(),
-                r.last[:MAX_LINE],
+                escape(r.last[:MAX_LINE]),  # Pulumi's lines are text, not rich markup
             )
         return Group(table)
-
-    def _refresh(self) -> None:
-        if self._live is not None:
-            self._live.update(self._render())
 
     def add(self, stack: str, node: str, wave: int) -> None:
         """A stack is queued in ``wave``."""
         with self._lock:
             self.rows[stack] = Row(stack, node, wave)
-        self._refresh()
 
     def state(self, stack: str, state: str, note: str = "") -> None:
         """A stack changed state (``running``, ``waiting``, a final result)."""
@@ -112,10 +112,10 @@ class Progress:
                 row.finished = time.monotonic()
             if note:
                 row.last = note
-        if self.live_mode:
-            self._refresh()
-        else:
-            self.console.print(f"[{stack}] {state}{': ' + note if note else ''}", highlight=False)
+        if not self.live_mode:
+            self.console.print(
+                f"[{stack}] {state}{': ' + note if note else ''}", highlight=False, markup=False
+            )
 
     def line(self, stack: str, text: str) -> None:
         """A line of Pulumi output for ``stack`` (kept as the row's last line)."""
@@ -124,10 +124,8 @@ class Progress:
             return
         with self._lock:
             self.rows[stack].last = text
-        self._refresh()
 
     def resource_done(self, stack: str) -> None:
         """The engine finished one resource step of ``stack``."""
         with self._lock:
             self.rows[stack].done += 1
-        self._refresh()

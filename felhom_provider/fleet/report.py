@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 SUCCEEDED = "succeeded"
@@ -109,7 +110,8 @@ def summary_table(report: FleetReport) -> Table:
             f"[{STYLE.get(r.result, '')}]{r.result}[/]",
             changes_text(r.changes),
             f"{r.duration_s:.1f}s",
-            (r.error or "").splitlines()[0] if r.error else "",
+            # Pulumi's errors contain [brackets]: text, not rich markup.
+            escape(r.error.splitlines()[0]) if r.error else "",
         )
     return table
 
