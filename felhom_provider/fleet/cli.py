@@ -129,9 +129,10 @@ def _run(
     return report
 
 
-def _write_inventory(report: FleetReport, out: Path) -> dict[str, Path]:
+def _write_inventory(report: FleetReport, stacks: list[StackInfo], out: Path) -> dict[str, Path]:
     outputs: dict[str, Any] = {r.stack: r.outputs or {} for r in report.results if r.outputs}
-    guests = inventory.guests_of(outputs)
+    ports = {s.name: s.guest_ssh_port for s in stacks}
+    guests = inventory.guests_of(outputs, ports)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "ansible": out / "inventory.yaml",
@@ -140,7 +141,7 @@ def _write_inventory(report: FleetReport, out: Path) -> dict[str, Path]:
     }
     paths["ansible"].write_text(yaml.safe_dump(inventory.ansible_inventory(guests), sort_keys=True))
     paths["known_hosts"].write_text(inventory.known_hosts(guests))
-    document = inventory.inventory_document(outputs)
+    document = inventory.inventory_document(outputs, ports)
     paths["json"].write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return paths
 
@@ -174,7 +175,7 @@ def run(argv: Sequence[str], prog: str = "felhom", fleet_only: bool = False) -> 
         outputs = {r.stack: r.outputs for r in report.results if r.outputs is not None}
         print(json.dumps(outputs, indent=2, sort_keys=True))
     if args.command == "inventory":
-        for kind, path in _write_inventory(report, args.out).items():
+        for kind, path in _write_inventory(report, stacks, args.out).items():
             console.print(f"{kind}: {path}")
     return exit_status(report)
 

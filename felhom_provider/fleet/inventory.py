@@ -55,8 +55,14 @@ class Guest:
     known_hosts: tuple[str, ...] = ()
 
     @classmethod
-    def from_output(cls, stack: str, name: str, raw: Mapping[str, Any]) -> Guest:
-        """A guest from one entry of a stack's ``guests`` output."""
+    def from_output(
+        cls, stack: str, name: str, raw: Mapping[str, Any], ssh_port: int = DEFAULT_SSH_PORT
+    ) -> Guest:
+        """A guest from one entry of a stack's ``guests`` output.
+
+        ``ssh_port`` is used when the output has no ``sshPort`` (outputs written before it
+        existed): the stack's ``felhom:guestSshPort``.
+        """
         vmid = raw.get("vmid")
         return cls(
             stack=stack,
@@ -66,7 +72,7 @@ class Guest:
             vmid=int(vmid) if isinstance(vmid, int | float) else None,
             node=str(raw.get("node") or ""),
             mac=str(raw.get("mac") or ""),
-            ssh_port=int(raw.get("sshPort") or DEFAULT_SSH_PORT),
+            ssh_port=int(raw.get("sshPort") or ssh_port),
             ssh_user=str(raw.get("sshUser") or DEFAULT_SSH_USER),
             tags=tuple(str(t) for t in raw.get("tags") or ()),
             host_keys=dict(raw.get("hostKeys") or {}),
@@ -92,14 +98,20 @@ class Guest:
         return lines
 
 
-def guests_of(outputs: Mapping[str, Mapping[str, Any]]) -> list[Guest]:
-    """Every guest of every stack, from ``{stack: outputs}``, sorted by stack and name."""
+def guests_of(
+    outputs: Mapping[str, Mapping[str, Any]], ssh_ports: Mapping[str, int] | None = None
+) -> list[Guest]:
+    """Every guest of every stack, from ``{stack: outputs}``, sorted by stack and name.
+
+    ``ssh_ports`` maps stacks to their ``felhom:guestSshPort`` (used without ``sshPort``).
+    """
     found = []
     for stack, out in sorted(outputs.items()):
         guests = out.get("guests") or {}
+        port = (ssh_ports or {}).get(stack, DEFAULT_SSH_PORT)
         for name, raw in sorted(guests.items()):
             if isinstance(raw, Mapping):
-                found.append(Guest.from_output(stack, name, raw))
+                found.append(Guest.from_output(stack, name, raw, port))
     return found
 
 
@@ -145,9 +157,11 @@ def known_hosts(guests: list[Guest]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def inventory_document(outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def inventory_document(
+    outputs: Mapping[str, Mapping[str, Any]], ssh_ports: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """The JSON document: every stack's guests, and which guests publish no public key."""
-    guests = guests_of(outputs)
+    guests = guests_of(outputs, ssh_ports)
     return {
         "stacks": {
             stack: {"guests": dict(out.get("guests") or {})}

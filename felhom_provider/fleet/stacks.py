@@ -23,6 +23,7 @@ from felhom_provider.provider_main import worker_count
 
 KEY_FLEET = "felhom:fleet"
 KEY_PVE = "felhom:pve"
+KEY_GUEST_SSH_PORT = "felhom:guestSshPort"
 #: The node of a stack whose file names none (the simulator's default node name is not assumed).
 UNKNOWN_NODE = "(unset)"
 
@@ -41,6 +42,8 @@ class StackInfo:
     #: Resource operations worth running at once in this stack: the provider's thread pool
     #: width for its ``felhom:limits.restoresPerNode`` (``provider_main.worker_count``).
     width: int = 8
+    #: ``felhom:guestSshPort``: where guests' sshd listens, for outputs without ``sshPort``.
+    guest_ssh_port: int = 22
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -70,6 +73,12 @@ def _tags(config: dict[str, Any], path: Path) -> tuple[str, ...]:
     return tuple(tags)
 
 
+def _port(value: Any) -> int:
+    """A port from config (an int or its text); 22 when absent or not a port."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and 0 < int(text) < 65536 else 22
+
+
 def read_stack(path: Path) -> StackInfo:
     """A stack's name, node and fleet tags from its config file."""
     name = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
@@ -87,6 +96,7 @@ def read_stack(path: Path) -> StackInfo:
         tags=_tags(config, path),
         example=host == "invalid" or host.endswith(".invalid"),
         width=worker_count(config),
+        guest_ssh_port=_port(config.get(KEY_GUEST_SSH_PORT)),
     )
 
 

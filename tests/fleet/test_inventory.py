@@ -102,5 +102,13 @@ def test_names() -> None:
     assert host_pattern("10.0.0.1", 2022) == "[10.0.0.1]:2022"
 
 
+def test_stack_ssh_port_fills_in_for_outputs_without_sshport() -> None:
+    old = guest("old", "127.77.0.9")
+    del old["sshPort"]
+    guests = guests_of({"s": {"guests": {"old": old}}}, {"s": 2222})
+    assert guests[0].ssh_port == 2222
+    assert guests_of({"s": {"guests": {"old": old}}})[0].ssh_port == 22
+
+
 def test_stacks_without_guests_output_give_nothing() -> None:
     assert guests_of({"empty": {}, "golden-only": {"goldenImage": {"archive": "x"}}}) == []

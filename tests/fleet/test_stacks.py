@@ -29,7 +29,7 @@ FLEET: dict[str, dict[str, object]] = {
         "felhom:fleet": {"tags": ["eu"]},
         "felhom:limits": {"restoresPerNode": 16},
     },
-    "beta": {"felhom:pve": {"node": "pve1"}},
+    "beta": {"felhom:pve": {"node": "pve1"}, "felhom:guestSshPort": "2222"},
     "gamma": {},
 }
 
@@ -41,6 +41,7 @@ def test_discover_reads_node_and_tags(tmp_path: Path) -> None:
     assert (found["gamma"].node, found["gamma"].tags) == (UNKNOWN_NODE, ())
     assert found["gamma"].width == worker_count({})
     assert found["acme-2"].width == 2 * 16 + 4
+    assert (found["beta"].guest_ssh_port, found["gamma"].guest_ssh_port) == (2222, 22)
 
 
 @pytest.mark.parametrize(
