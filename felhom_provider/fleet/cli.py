@@ -87,7 +87,9 @@ def build_parser(prog: str, fleet_only: bool) -> argparse.ArgumentParser:
     inv = commands.add_parser("inventory", help="Ansible inventory, known_hosts and JSON")
     _selection_args(inv)
     _run_args(inv)
-    inv.add_argument("--out", type=Path, default=Path("inventory"), help="output directory")
+    inv.add_argument(
+        "--out", type=Path, default=None, help="output directory (default .felhom/inventory)"
+    )
     return parser
 
 
@@ -175,7 +177,8 @@ def run(argv: Sequence[str], prog: str = "felhom", fleet_only: bool = False) -> 
         outputs = {r.stack: r.outputs for r in report.results if r.outputs is not None}
         print(json.dumps(outputs, indent=2, sort_keys=True))
     if args.command == "inventory":
-        for kind, path in _write_inventory(report, stacks, args.out).items():
+        out = args.out or project / ".felhom" / "inventory"
+        for kind, path in _write_inventory(report, stacks, out).items():
             console.print(f"{kind}: {path}")
     return exit_status(report)
 
