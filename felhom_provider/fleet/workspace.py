@@ -32,6 +32,8 @@ from pulumi import automation as auto
 from felhom_provider.errors import ConfigError, FelhomError
 from felhom_provider.fleet.stacks import StackInfo
 
+#: What a secret output becomes in ``outputs`` (the report, ``felhom fleet outputs``).
+SECRET = "[secret]"
 OPERATIONS = ("preview", "up", "refresh", "destroy", "outputs")
 #: Pulumi's DIY backend error when another process holds the stack (pkg/backend/diy/lock.go).
 LOCKED_TEXT = "the stack is currently locked by"
@@ -197,7 +199,9 @@ def run_operation(
         handle = open_stack(fleet, stack, create=operation in ("preview", "up"))
         common: dict[str, Any] = {"on_output": on_line, "on_event": on_event, "color": "never"}
         if operation == "outputs":
-            return Outcome(outputs={k: v.value for k, v in handle.outputs().items()})
+            # Secret outputs stay out of reports and inventories.
+            outputs = {k: SECRET if v.secret else v.value for k, v in handle.outputs().items()}
+            return Outcome(outputs=outputs)
         if operation == "preview":
             preview = handle.preview(parallel=parallel, diff=False, **common)
             return Outcome(changes=_op_counts(preview.change_summary))
@@ -208,10 +212,7 @@ def run_operation(
             result = handle.refresh(parallel=parallel, **common)
         else:
             result = handle.destroy(parallel=parallel, **common)
-        return Outcome(
-            changes=_op_counts(result.summary.resource_changes),
-            outputs={k: v.value for k, v in getattr(result, "outputs", {}).items()} or None,
-        )
+        return Outcome(changes=_op_counts(result.summary.resource_changes))
     except auto.errors.CommandError as exc:
         text = str(exc)
         if LOCKED_TEXT in text:
