@@ -8,11 +8,14 @@ at a time whatever ``pulumi up --parallel`` and ``felhom:limits.restoresPerNode`
 
 ``python -m felhom_provider.provider_main <engine-address>`` runs the SDK's own server module
 unchanged (same servicer, same gRPC options, same port hand-shake on stdout), except that the
-single ``grpc.server(...)`` call it makes gets a wider thread pool. The width comes from the
-stack config the engine hands every plugin in ``PULUMI_CONFIG``: ``restoresPerNode`` times
-the nodes the stack uses, times two (a guest keeps its thread after its restore slot is freed:
-while it boots, another guest restores), plus headroom for check/diff/read calls and the
-golden image. The restore semaphore (``reconcile.locks.restore_slots``) stays the real bound.
+single ``grpc.server(...)`` call it makes gets a thread pool of our own, and the servicer's
+``Configure`` (the engine's first call, carrying the whole stack config) widens that pool for
+the stack: ``restoresPerNode`` times the nodes the stack uses, times two (a guest keeps its
+thread after its restore slot is freed: while it boots, another guest restores), plus
+headroom for check/diff/read calls and the golden image. (``PULUMI_CONFIG`` in the plugin's
+environment cannot serve: the engine puts only the plugin's own namespace there,
+``pkg/host/host.go`` ``Provider``, which is ``pulumi-python`` here.) The restore semaphore
+(``reconcile.locks.restore_slots``) stays the real bound.
 
 The toolchain's ``pulumi-resource-pulumi-python`` launcher starts this module when the
 project's virtualenv has it, and ``pulumi.dynamic`` otherwise (scripts/install-toolchain.sh);
@@ -24,10 +27,9 @@ changes its width, that test fails.
 from __future__ import annotations
 
 import json
-import os
 import runpy
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -65,7 +67,7 @@ def stack_nodes(config: Mapping[str, Any]) -> set[str]:
 
 
 def worker_count(config: Mapping[str, Any]) -> int:
-    """RPC threads for a stack config (``PULUMI_CONFIG`` decoded); invalid values fall back.
+    """RPC threads for a stack config (``Configure``'s variables); invalid values fall back.
 
     Config errors are reported by the provider's own ``check``/``configure``, which name the
     key; here a bad value only means the SDK's width.
@@ -84,34 +86,24 @@ def worker_count(config: Mapping[str, Any]) -> int:
     return max(SDK_WORKERS, min(MAX_WORKERS, 2 * per_node * nodes + HEADROOM))
 
 
-def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The stack config the engine passed in ``PULUMI_CONFIG`` (empty when absent or bad)."""
-    raw = environ.get("PULUMI_CONFIG", "")
-    try:
-        parsed = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
 class _WiderPool:
-    """Replaces the thread pool of the next ``grpc.server`` call, once, then steps aside."""
+    """Gives the next ``grpc.server`` call our pool and the next servicer a widening Configure."""
 
-    def __init__(self, grpc_module: Any, workers: int) -> None:
+    def __init__(self, grpc_module: Any, registry: Any) -> None:
         self.grpc = grpc_module
-        self.workers = workers
-        self.original: Callable[..., Any] = grpc_module.server
-        self.replaced_width: int | None = None
+        self.registry = registry
+        self.server = grpc_module.server
+        self.add_servicer = registry.add_ResourceProviderServicer_to_server
+        # The SDK's own width until Configure tells the stack's; threads start on demand.
+        self.pool = ThreadPoolExecutor(max_workers=SDK_WORKERS, thread_name_prefix="felhom-rpc")
+        self.replaced = False
 
-    def __call__(self, thread_pool: Any = None, *args: Any, **kwargs: Any) -> Any:
-        self.grpc.server = self.original
+    def make_server(self, thread_pool: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """``grpc.server`` with our pool instead of the SDK's (once)."""
+        self.grpc.server = self.server
         if isinstance(thread_pool, ThreadPoolExecutor):
-            # The SDK's pool has started no thread yet (threads start on first submit).
-            self.replaced_width = thread_pool._max_workers
-            thread_pool.shutdown(wait=False)
-            thread_pool = ThreadPoolExecutor(
-                max_workers=self.workers, thread_name_prefix="felhom-provider"
-            )
+            thread_pool.shutdown(wait=False)  # never used: no thread started yet
+            thread_pool, self.replaced = self.pool, True
         else:
             print(
                 "felhom provider: the SDK's dynamic-provider server no longer passes a "
@@ -119,22 +111,41 @@ class _WiderPool:
                 file=sys.stderr,
                 flush=True,
             )
-        return self.original(thread_pool, *args, **kwargs)
+        return self.server(thread_pool, *args, **kwargs)
+
+    def register(self, servicer: Any, server: Any) -> Any:
+        """Wrap the servicer's ``Configure`` before gRPC binds its methods."""
+        self.registry.add_ResourceProviderServicer_to_server = self.add_servicer
+        configure = servicer.Configure
+
+        def widening_configure(request: Any, context: Any) -> Any:
+            self.widen(worker_count(dict(request.variables)))
+            return configure(request, context)
+
+        servicer.Configure = widening_configure
+        return self.add_servicer(servicer, server)
+
+    def widen(self, workers: int) -> None:
+        """Let the pool run ``workers`` calls at once (it never narrows)."""
+        if self.replaced and workers > self.pool._max_workers:
+            # CPython's executor reads this on every submit and starts threads up to it.
+            self.pool._max_workers = workers
 
 
-def install_wider_pool(workers: int) -> _WiderPool:
-    """Make the next ``grpc.server(...)`` call use ``workers`` threads."""
+def install_wider_pool() -> _WiderPool:
+    """Route the SDK server's construction through ``_WiderPool``."""
     import grpc  # type: ignore[import-untyped]  # noqa: PLC0415
+    from pulumi.runtime.proto import provider_pb2_grpc  # noqa: PLC0415
 
-    patch = _WiderPool(grpc, workers)
-    grpc.server = patch
+    patch = _WiderPool(grpc, provider_pb2_grpc)
+    grpc.server = patch.make_server
+    provider_pb2_grpc.add_ResourceProviderServicer_to_server = patch.register
     return patch
 
 
 def main() -> None:
     """Run the SDK's dynamic-provider server with the stack's width (never returns)."""
-    workers = worker_count(config_from_env(os.environ))
-    install_wider_pool(workers)
+    install_wider_pool()
     # run_name "__main__" keeps the SDK module's own view of itself (and the engine-address
     # check in resources/_engine_log.py, which looks for pulumi.dynamic.__main__).
     runpy.run_module("pulumi.dynamic", run_name="__main__", alter_sys=True)

@@ -32,8 +32,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 @contextmanager
 def provider_server(module: str, config: dict[str, str]) -> Iterator[str]:
-    """Start ``python -m <module>`` as the engine does; yield its loopback address."""
-    env = {**os.environ, "PULUMI_CONFIG": json.dumps(config), "PULUMI_PROJECT": "felhom"}
+    """Start ``python -m <module>`` as the engine does, send ``Configure`` with the stack
+    config (the engine's first call); yield the server's loopback address."""
+    # What the engine puts in PULUMI_CONFIG for this plugin: its own namespace only.
+    env = {**os.environ, "PULUMI_CONFIG": "{}", "PULUMI_PROJECT": "felhom"}
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", module, "127.0.0.1:1"],
         cwd=REPO,
@@ -46,7 +48,10 @@ def provider_server(module: str, config: dict[str, str]) -> Iterator[str]:
         assert proc.stdout is not None
         port = proc.stdout.readline().strip()
         assert port.isdigit(), proc.stderr.read() if proc.stderr else port
-        yield f"127.0.0.1:{port}"
+        address = f"127.0.0.1:{port}"
+        stub = provider_pb2_grpc.ResourceProviderStub(grpc.insecure_channel(address))
+        stub.Configure(provider_pb2.ConfigureRequest(variables=config), timeout=60)
+        yield address
     finally:
         proc.kill()
         proc.wait(timeout=10)
