@@ -86,6 +86,15 @@ def worker_count(config: Mapping[str, Any]) -> int:
     return max(SDK_WORKERS, min(MAX_WORKERS, 2 * per_node * nodes + HEADROOM))
 
 
+def config_keys(variables: Mapping[str, str]) -> dict[str, str]:
+    """``Configure``'s variables by their stack config keys.
+
+    The engine sends them as ``<package>:config:<key>`` (here
+    ``pulumi-python:config:felhom:limits``); this is ``felhom:limits``.
+    """
+    return {key.partition(":config:")[2] or key: value for key, value in variables.items()}
+
+
 class _WiderPool:
     """Gives the next ``grpc.server`` call our pool and the next servicer a widening Configure."""
 
@@ -119,7 +128,7 @@ class _WiderPool:
         configure = servicer.Configure
 
         def widening_configure(request: Any, context: Any) -> Any:
-            self.widen(worker_count(dict(request.variables)))
+            self.widen(worker_count(config_keys(request.variables)))
             return configure(request, context)
 
         servicer.Configure = widening_configure

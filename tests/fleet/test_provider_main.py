@@ -50,7 +50,9 @@ def provider_server(module: str, config: dict[str, str]) -> Iterator[str]:
         assert port.isdigit(), proc.stderr.read() if proc.stderr else port
         address = f"127.0.0.1:{port}"
         stub = provider_pb2_grpc.ResourceProviderStub(grpc.insecure_channel(address))
-        stub.Configure(provider_pb2.ConfigureRequest(variables=config), timeout=60)
+        # As the engine sends them: "<package>:config:<key>".
+        variables = {f"pulumi-python:config:{k}": v for k, v in config.items()}
+        stub.Configure(provider_pb2.ConfigureRequest(variables=variables), timeout=60)
         yield address
     finally:
         proc.kill()
