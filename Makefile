@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 # The toolchain installer prints the directory holding pulumi and its Python plugins.
 PULUMI_BIN_FILE := $(VENV)/pulumi-bin
 
-.PHONY: setup venv toolchain test lint unit e2e acceptance demo demo-down bench bench-sim bench-faults lock mutate clean
+.PHONY: setup venv toolchain postgres-check test lint unit e2e acceptance demo demo-down bench bench-sim bench-faults bench-fleet lock mutate clean
 
-setup: venv toolchain
+setup: venv toolchain postgres-check
 
 venv: $(STAMP)
 
@@ -33,6 +33,10 @@ lock: venv
 toolchain:
 	@scripts/install-toolchain.sh > $(PULUMI_BIN_FILE).tmp && mv $(PULUMI_BIN_FILE).tmp $(PULUMI_BIN_FILE)
 	@PULUMI_SKIP_UPDATE_CHECK=true "$$(cat $(PULUMI_BIN_FILE))/pulumi" version | sed 's/^/pulumi CLI: /'
+
+# The PostgreSQL state backend's tests start a server from the machine's binaries.
+postgres-check: venv
+	@$(PY) -m felhom_provider.fleet.pgserver
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -59,9 +63,13 @@ demo: setup
 demo-down:
 	@scripts/demo-down.sh
 
-bench: venv
+bench: setup
 	$(PY) bench/bringup.py
 	$(PY) bench/roll.py
+	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(PY) bench/fleet.py
+
+bench-fleet: setup
+	FELHOM_PULUMI_BIN="$$(cat $(PULUMI_BIN_FILE))" $(PY) bench/fleet.py
 
 bench-sim: venv
 	$(PY) bench/sim_bench.py

@@ -8,7 +8,8 @@
 #   .felhom/backend/    the Pulumi file backend;  .felhom/pulumi-home/  PULUMI_HOME
 #   .felhom/env         `source .felhom/env` to run any further pulumi command on the stack
 #
-# Environment: FELHOM_DEMO_TIME_SCALE (default 0.5: task durations of a real node, halved).
+# Environment: FELHOM_DEMO_TIME_SCALE (default 0.5: task durations of a real node, halved);
+# FELHOM_BACKEND_URL (default the file backend; e.g. postgres://..., docs/state-backend.md).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +39,7 @@ fi
 cat > "$STATE/env" <<EOF
 # Source this file to run pulumi against the demo stack: source .felhom/env; pulumi preview
 export PATH="$PULUMI_BIN:$REPO/.venv/bin:\$PATH"
-export PULUMI_BACKEND_URL="file://$STATE/backend"
+export PULUMI_BACKEND_URL="${FELHOM_BACKEND_URL:-file://$STATE/backend}"
 export PULUMI_HOME="$STATE/pulumi-home"
 export PULUMI_CONFIG_PASSPHRASE_FILE="$STATE/passphrase"
 export PULUMI_SKIP_UPDATE_CHECK=true
@@ -71,7 +72,7 @@ else
   [ -s "$SIM_DIR/endpoint.json" ] || die "the simulator wrote no endpoint.json; see .felhom/sim.log"
 fi
 
-say "selecting stack '$STACK' (file backend in .felhom/backend)"
+say "selecting stack '$STACK' (${PULUMI_BACKEND_URL%%://*} backend)"
 if ! pulumi stack select "$STACK" --non-interactive >/dev/null 2>&1; then
   # A fresh backend: a salt or secret left in the stack file belongs to another passphrase.
   "$PY" - "$REPO/stacks/Pulumi.$STACK.yaml" <<'EOF'

@@ -11,7 +11,11 @@
 #        pkg's relative `replace ../sdk` resolves and upstream's go.sum is used as is;
 #      - the Python language host from this repository's toolchain/langhost (the upstream
 #        one is in an untagged module that the registry does not serve);
-#      - the two launcher scripts copied from the `sdk/v3` module with exec bits.
+#      - `pulumi-language-python-exec` copied from the `sdk/v3` module with exec bits;
+#      - our own `pulumi-resource-pulumi-python` launcher (below): upstream's starts the
+#        SDK's dynamic-provider server, which serves 4 calls at a time; ours starts
+#        `felhom_provider.provider_main` when the project's virtualenv has it (same server,
+#        a thread pool sized from felhom:limits.restoresPerNode; docs/fleet.md).
 #    Builds are serialised with flock, staged in a temporary directory and renamed into
 #    place, so an interrupted or concurrent run never leaves a half-installed cache.
 #
@@ -28,6 +32,58 @@ FILES=(pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource
 # The language host is built from this repository, so a cached build is only valid for the
 # sources it was built from: their hash is stamped next to the binaries.
 LANGHOST_SOURCES="$(cd "$REPO/toolchain/langhost" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-16)"
+
+# write_launcher FILE: the dynamic-provider launcher. Like upstream's
+# python/dist/pulumi-resource-pulumi-python it finds the interpreter from the project's
+# `virtualenv` option (PULUMI_RUNTIME_VIRTUALENV, relative to the project directory), the uv or
+# poetry toolchain, or PULUMI_PYTHON_CMD; then it runs our provider entry point when that
+# interpreter can import it, and the SDK's `pulumi.dynamic` otherwise (other projects).
+write_launcher() {
+  cat > "$1" <<'LAUNCHER'
+#!/bin/sh
+# Dynamic-provider plugin launcher installed by felhom's scripts/install-toolchain.sh.
+if [ -z "${PULUMI_RUNTIME_VIRTUALENV:-}" ]; then
+    case "${PULUMI_RUNTIME_TOOLCHAIN:-}" in
+        uv) PULUMI_RUNTIME_VIRTUALENV=".venv" ;;
+        poetry) PULUMI_RUNTIME_VIRTUALENV=$(poetry env info --path) ;;
+    esac
+fi
+if [ -n "${PULUMI_RUNTIME_VIRTUALENV:-}" ]; then
+    venv=${PULUMI_RUNTIME_VIRTUALENV%/}
+    case $venv in /*) : ;; *) venv=$PWD/$venv ;; esac
+    if [ ! -f "$venv/bin/python" ]; then
+        echo "The 'virtualenv' option in Pulumi.yaml names \"$venv\", which is not a virtual environment; create it with: python3 -m venv $venv" >&2
+        exit 1
+    fi
+    PATH="$venv/bin:$PATH"
+    export PATH
+    unset PYTHONHOME
+    python="$venv/bin/python"
+else
+    python="${PULUMI_PYTHON_CMD:-python3}"
+fi
+module=pulumi.dynamic
+if "$python" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("felhom_provider.provider_main") is None)' 2>/dev/null; then
+    module=felhom_provider.provider_main
+fi
+exec "$python" -u -m "$module" "$@"
+LAUNCHER
+  chmod 0755 "$1"
+}
+
+# ensure_launcher DIR: install our launcher when DIR holds another one (an older cache).
+# Renamed into place, so a plugin starting meanwhile runs either the old or the new file.
+ensure_launcher() {
+  local want
+  want="$(mktemp "$1/.launcher.XXXXXX")"
+  write_launcher "$want"
+  if cmp -s "$want" "$1/pulumi-resource-pulumi-python"; then
+    rm -f "$want"
+  else
+    mv "$want" "$1/pulumi-resource-pulumi-python"
+    log "installed the dynamic-provider launcher in $1"
+  fi
+}
 
 log() { printf '[toolchain %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { printf 'install-toolchain: error: %s\n' "$*" >&2; exit 1; }
@@ -63,6 +119,7 @@ if [ "${FELHOM_FORCE_BUILD:-0}" != 1 ] && command -v pulumi >/dev/null 2>&1; the
 fi
 
 if complete "$PREFIX/bin"; then
+  ensure_launcher "$PREFIX/bin"
   echo "$PREFIX/bin"
   exit 0
 fi
@@ -80,6 +137,7 @@ if ! flock -n 9; then
 fi
 # The other run may have finished the job while we waited.
 if complete "$PREFIX/bin"; then
+  ensure_launcher "$PREFIX/bin"
   echo "$PREFIX/bin"
   exit 0
 fi
@@ -115,7 +173,7 @@ cp -r "$REPO/toolchain/langhost" "$stage/src/langhost"
 
 echo "$LANGHOST_SOURCES" > "$stage/bin/.langhost-sources"
 install -m 0755 "$stage/src/sdk/python/cmd/pulumi-language-python-exec" "$stage/bin/"
-install -m 0755 "$stage/src/sdk/python/dist/pulumi-resource-pulumi-python" "$stage/bin/"
+write_launcher "$stage/bin/pulumi-resource-pulumi-python"
 complete "$stage/bin" || die "the staged build does not report v$VERSION; see the output above"
 
 # Swap in atomically: only the finished bin/ moves into the cache.
