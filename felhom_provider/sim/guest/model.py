@@ -45,6 +45,7 @@ class CtFacts:
                 return ip.split("/", 1)[0]
             return None
         return None
+
     memory: int = 512  # MiB, the config's ``memory`` (PVE's default is 512)
     disks: dict[str, int] = field(default_factory=dict)  # mount point → bytes (rootfs is "/")
     volumes: dict[str, str] = field(default_factory=dict)  # mount point → volume ID
