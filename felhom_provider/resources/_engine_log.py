@@ -63,8 +63,9 @@ def _engine_stub() -> Any:
         return _stub
 
 
-def engine_log(urn: str | None, message: str) -> bool:
-    """Send ``message`` as an info diagnostic of ``urn``; False when it could not be sent."""
+def engine_log(urn: str | None, message: str, *, warning: bool = False) -> bool:
+    """Send ``message`` as an info (or warning) diagnostic of ``urn``; False when it could
+    not be sent."""
     if urn is None:
         return False
     stub = _engine_stub()
@@ -73,7 +74,8 @@ def engine_log(urn: str | None, message: str) -> bool:
     try:
         from pulumi.runtime.proto import engine_pb2  # noqa: PLC0415
 
-        stub.Log(engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn))
+        severity = engine_pb2.WARNING if warning else engine_pb2.INFO
+        stub.Log(engine_pb2.LogRequest(severity=severity, message=message, urn=urn))
     except Exception:
         return False
     return True
