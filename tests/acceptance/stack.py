@@ -73,6 +73,9 @@ def stack_file(target: Target, plan: Plan) -> dict[str, Any]:
                     "bridge": target.bridge,
                     "archiveStorage": target.archive_storage,
                     "buildVmid": plan.golden,
+                    # The build CT's VMID is the golden build's reserved range (guests may not
+                    # use it; the default 9000-9099 may not be inside FELHOM_ACC_VMIDS).
+                    "reservedVmids": {"first": plan.golden, "last": plan.golden},
                 }
             },
             "felhom:guests": [
