@@ -73,9 +73,9 @@ def bump_golden(run: Run, revision: int) -> None:
 def golden_only(run: Run, revision: int) -> str:
     """Build a new golden archive without rolling the guests yet (``--target``); returns it.
 
-    The image is set to ``retain`` first: the simulator, like PVE, refuses to delete an
-    archive that a guest's config still names, and here the guests still run on the
-    previous one when the image is replaced.
+    The image is set to ``retain`` first: the simulator refuses to delete an archive that a
+    guest's config still names, and here the guests still run on the previous one when the
+    image is replaced.
     """
     run.project.run("config", "set", "--path", "felhom:golden.build.retain", "true")
     run.pulumi("up", "--yes", "--target", golden_urn(run))
