@@ -160,7 +160,10 @@ class RollEngine(EngineBase):
         """
         run = self._run(vmid, spec)
         with locks.serialised(spec.owner):
-            self.resume(run)
+            # Resuming a killed run's roll rebuilds a guest too: it counts against the
+            # stack's parallelism, but a paused rollout never stops it.
+            with gate.slot(spec.name, recovery=True) if gate is not None else nullcontext():
+                self.resume(run)
             config = self.client.get_config(vmid)
             if owner_of(config) != spec.owner:
                 raise OwnershipError(

@@ -254,7 +254,12 @@ def test_a_killed_up_mid_rebuild_then_up_again_leaves_one_rootfs_with_data(
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
-    time.sleep(5)  # the held request runs in PVE after the kill, as it would on a real node
+    # The held request runs in PVE after the kill, as it would on a real node: let it end.
+    time.sleep(5)
+    for _ in range(600):
+        if not any(ct.get("lock") for ct in run.sim.cts()):
+            break
+        time.sleep(0.1)
     run.project.run("cancel", "--yes", check=False)
     up = run.pulumi("up", "--yes", check=False)
     if up.returncode != 0 and "pending" in up.stdout + up.stderr:
