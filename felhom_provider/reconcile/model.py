@@ -146,7 +146,8 @@ class GuestState:
     ``startup``, ``network``, ``nameserver``, ...). ``host_public_keys`` are the full key
     lines (``ssh-ed25519 AAAA…``) and ``host_keys`` their fingerprints; when a refresh could
     not re-check them, the last verified keys are kept and ``host_keys_verified`` is False.
-    ``pending_restart`` names fields changed in PVE that reach the guest at its next start.
+    ``pending_restart`` names fields changed in PVE that reach the guest at its next start;
+    ``rootfs_rebuilt_at`` is when a golden roll last rebuilt its root filesystem (or None).
     """
 
     vmid: int
@@ -169,6 +170,7 @@ class GuestState:
     host_keys_verified: bool = True
     pending_restart: tuple[str, ...] = ()
     ssh_port: int = 22
+    rootfs_rebuilt_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (ints stay ints, tuples become lists)."""
@@ -206,6 +208,9 @@ class GuestState:
             host_keys_verified=bool(data.get("host_keys_verified", True)),
             pending_restart=tuple(str(k) for k in data.get("pending_restart") or ()),
             ssh_port=int(data.get("ssh_port", 22)),
+            rootfs_rebuilt_at=str(data["rootfs_rebuilt_at"])
+            if data.get("rootfs_rebuilt_at")
+            else None,
         )
 
 

@@ -18,6 +18,7 @@ from felhom_provider.pve.props import (
 from felhom_provider.reconcile.model import FELHOM_TAG, GuestState, MountSpec, owner_of, owner_tag
 from felhom_provider.reconcile.netconf import settings_from_config
 from felhom_provider.reconcile.plan import archive_of
+from felhom_provider.reconcile.roll_plan import rebuilt_at_of
 
 
 def mac_of(config: Mapping[str, Any]) -> str:
@@ -145,4 +146,5 @@ def state_from(
         host_public_keys=dict(sorted((public_keys or {}).items())),
         ssh_port=ssh_port,
         pending_restart=pending,
+        rootfs_rebuilt_at=rebuilt_at_of(config),
     )

@@ -43,7 +43,7 @@ from felhom_provider.pve.props import as_bool
 from felhom_provider.reconcile import locks
 from felhom_provider.reconcile.apply import lease_of, poll_until
 from felhom_provider.reconcile.engine_base import EngineBase
-from felhom_provider.reconcile.hostkeys import HostKeys
+from felhom_provider.reconcile.hostkeys import HostKeys, VerifiedKeys
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import GuestSpec, GuestState, owner_of
 from felhom_provider.reconcile.observe import mac_of, state_from
@@ -160,7 +160,10 @@ class RollEngine(EngineBase):
         """
         run = self._run(vmid, spec)
         with locks.serialised(spec.owner):
-            self.resume(run)
+            # Resuming a killed run's roll rebuilds a guest too: it counts against the
+            # stack's parallelism, but a paused rollout never stops it.
+            with gate.slot(spec.name, recovery=True) if gate is not None else nullcontext():
+                self.resume(run)
             config = self.client.get_config(vmid)
             if owner_of(config) != spec.owner:
                 raise OwnershipError(
@@ -235,7 +238,7 @@ class RollEngine(EngineBase):
             run.step = "read-identity"
             if not running:
                 ops.start(vmid)  # the old keys and fingerprints are read from the running guest
-            old_ip, old_fps, old_keys = self._identity(run, plan)
+            old_ip, old_public, old_keys = self._identity(run, plan)
             run.step = "holder"
             overrides = holder_overrides(
                 run.record,
@@ -244,7 +247,7 @@ class RollEngine(EngineBase):
                 bridge=spec.bridge,
             )
             run.holder = ops.create_holder(spec.archive, overrides)
-            state = self._forward(run, plan, old_ip, old_fps, old_keys)
+            state = self._forward(run, plan, old_ip, old_public, old_keys)
         except Exception as exc:
             self._fail(run, exc)
             raise
@@ -258,23 +261,26 @@ class RollEngine(EngineBase):
     def _identity(
         self, run: _Roll, plan: RollPlan
     ) -> tuple[str | None, dict[str, str], dict[str, str] | None]:
-        """The old guest's lease, host key fingerprints and (node shell) host key files."""
+        """The old guest's lease, public host keys (read as ``hostKeyCheck`` says) and,
+        with a node shell, its host key files (private halves included)."""
         ip = self._lease(run.vmid, plan.mac)
-        fps = self.keys.probe_once(ip) if ip else {}
+        public = self.keys.observe(run.vmid, ip, run.spec.host_key_check)
         keys = read_host_keys(self.shell, run.vmid) if self.shell is not None else None
         run.ops.journal.record(
-            "read-identity", {"vmid": run.vmid}, result={"ip": ip, "host_keys": fps}
+            "read-identity",
+            {"vmid": run.vmid},
+            result={"ip": ip, "host_keys": VerifiedKeys(public).fingerprints},
         )
         if keys is None:
             run.say(NO_SHELL_NOTE)
-        return ip, fps, keys
+        return ip, public, keys
 
     def _forward(
         self,
         run: _Roll,
         plan: RollPlan,
         old_ip: str | None,
-        old_fps: dict[str, str],
+        old_public: dict[str, str],
         old_keys: dict[str, str] | None,
     ) -> GuestState:
         spec, ops, vmid = run.spec, run.ops, run.vmid
@@ -312,18 +318,10 @@ class RollEngine(EngineBase):
         if old_ip and ip != old_ip:
             run.say(f"note: lease {ip} differs from the old {old_ip} (same MAC {plan.mac})")
         run.step = "host-keys"
-        fps = self._carry_keys(run, ip, old_fps, old_keys)
+        keys = self._carry_keys(run, ip, old_public, old_keys)
         run.step = "docker"
         self._check_docker(run)
-        state = state_from(
-            vmid,
-            spec.node,
-            self.client.get_config(vmid),
-            status="running",
-            ipv4=ip,
-            host_keys=fps,
-            owner=spec.owner,
-        )
+        state = self._state(run, self.client.get_config(vmid), "running", ip, keys)
         run.step = "commit"
         run.record = replace(record, verified=True)
         ops.write_record(holder, run.record)
@@ -354,11 +352,16 @@ class RollEngine(EngineBase):
             )
 
     def _carry_keys(
-        self, run: _Roll, ip: str, old_fps: dict[str, str], old_keys: dict[str, str] | None
-    ) -> dict[str, str]:
+        self, run: _Roll, ip: str, old_public: dict[str, str], old_keys: dict[str, str] | None
+    ) -> VerifiedKeys:
+        """Write the old host key files back and require the guest to present them (as
+        ``hostKeyCheck`` reads them); without a node shell, verify and publish new keys."""
+        mode = run.spec.host_key_check
         if self.shell is None or old_keys is None:
             run.say(NO_SHELL_NOTE)
-            return self.keys.ensure(run.vmid, ip, run.ops.journal, run.say, guest=run.spec.name)
+            return self.keys.ensure(
+                run.vmid, ip, run.ops.journal, run.say, guest=run.spec.name, mode=mode
+            )
         entry = run.ops.journal.begin(
             "carry-host-keys", {"vmid": run.vmid, "files": sorted(old_keys)}
         )
@@ -366,19 +369,25 @@ class RollEngine(EngineBase):
         write_host_keys(self.shell, run.vmid, old_keys)
         run.ops.journal.done(entry)
 
-        def offered() -> dict[str, str] | None:
-            got = self.keys.probe_once(ip)
-            return got if got and (not old_fps or got == old_fps) else None
+        def presented() -> dict[str, str] | None:
+            got = self.keys.observe(run.vmid, ip, mode)
+            return got if got and (not old_public or got == old_public) else None
 
-        fps = poll_until(self.clock, self.sleep, self.keys.timeout_s, self.poll_s, offered)
-        if not fps:
+        public = poll_until(self.clock, self.sleep, self.keys.timeout_s, self.poll_s, presented)
+        if not public:
+            want = VerifiedKeys(old_public).fingerprints
+            got = VerifiedKeys(self.keys.observe(run.vmid, ip, mode)).fingerprints
             raise HostKeyError(
-                f"CT {run.vmid} does not offer its old SSH host keys after they were written "
-                f"back (want {old_fps}, got {self.keys.probe_once(ip)})",
+                f"CT {run.vmid} does not present its old SSH host keys after they were "
+                f"written back (want {want}, got {got})",
                 step="host-keys",
             )
-        run.say("host keys carried over: " + ", ".join(f"{k} {v}" for k, v in sorted(fps.items())))
-        return dict(fps)
+        keys = VerifiedKeys(dict(public))
+        run.say(
+            "host keys carried over: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(keys.fingerprints.items()))
+        )
+        return keys
 
     def _check_docker(self, run: _Roll) -> None:
         if self.shell is None:
@@ -489,6 +498,22 @@ class RollEngine(EngineBase):
         run.say(f"rolling back an interrupted roll to {run.record.new_archive} (not verified)")
         return self._roll_back(run)
 
+    def _state(
+        self, run: _Roll, config: dict[str, Any], status: str, ip: str | None, keys: VerifiedKeys
+    ) -> GuestState:
+        """The published state, with full public host keys and fingerprints as a bring-up."""
+        return state_from(
+            run.vmid,
+            run.spec.node,
+            config,
+            status=status,
+            ipv4=ip,
+            host_keys=keys.fingerprints,
+            public_keys=keys.public,
+            owner=run.spec.owner,
+            ssh_port=self.keys.port,
+        )
+
     def _result(
         self,
         run: _Roll,
@@ -504,11 +529,8 @@ class RollEngine(EngineBase):
                 if status == "running"
                 else None
             )
-            keys = self.keys.probe_once(ip) if ip else {}
-            state = state_from(
-                run.vmid, run.spec.node, config, status=status, ipv4=ip, host_keys=keys,
-                owner=run.spec.owner,
-            )  # fmt: skip
+            public = self.keys.observe(run.vmid, ip, run.spec.host_key_check) if ip else {}
+            state = self._state(run, config, status, ip, VerifiedKeys(public))
         outputs = roll_outputs(config)
         return RollResult(
             state=state,

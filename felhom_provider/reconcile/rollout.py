@@ -77,15 +77,19 @@ class RolloutGate:
             )
 
     @contextmanager
-    def slot(self, guest: str) -> Iterator[None]:
+    def slot(self, guest: str, *, recovery: bool = False) -> Iterator[None]:
         """Hold one of the stack's roll slots while ``guest`` rolls.
 
-        Refuses at once (and after waiting for a slot) once the rollout is paused. A failure
-        inside the block pauses the rollout when ``pause_on_failure`` is set.
+        Refuses at once (and after waiting for a slot) once the rollout is paused, except
+        for a ``recovery`` (finishing or rolling back a roll a killed run left: a guest must
+        never stay half-rolled because another one failed). A failure inside the block
+        pauses the rollout when ``pause_on_failure`` is set.
         """
-        self._refuse_if_paused(guest)
-        with self._slots:
+        if not recovery:
             self._refuse_if_paused(guest)
+        with self._slots:
+            if not recovery:
+                self._refuse_if_paused(guest)
             try:
                 yield
             except BaseException as exc:

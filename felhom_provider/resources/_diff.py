@@ -26,19 +26,29 @@ class DiffTable:
     Every compared input key is in exactly one of the two sets; ``observed`` keys (PVE
     fills them when unset, e.g. the VMID) only differ when the new input is set; output-only
     keys and ``fixed`` ones (set at create, e.g. the ownership marker) are never compared.
+    ``roll`` keys are updates that roll a new golden archive onto the guest (a new root
+    filesystem, data and identity kept): an unknown new value is an update too, never a
+    replacement.
     """
 
     replace: frozenset[str]
     update: frozenset[str]
     observed: frozenset[str] = frozenset()
+    roll: frozenset[str] = frozenset()
 
     @classmethod
     def from_table(cls, table: Table) -> DiffTable:
         """The diff rules a field table declares."""
         return cls(
             replace=table.of(Change.REPLACE),
-            update=table.of(Change.LIVE) | table.of(Change.RESTART) | table.of(Change.REFUSED),
+            update=(
+                table.of(Change.LIVE)
+                | table.of(Change.RESTART)
+                | table.of(Change.REFUSED)
+                | table.of(Change.ROLL)
+            ),
             observed=frozenset(f.key for f in table.fields if f.observed),
+            roll=table.of(Change.ROLL),
         )
 
     def __post_init__(self) -> None:
@@ -47,6 +57,8 @@ class DiffTable:
             raise ValueError(f"keys both replace and update: {sorted(both)}")
         if PROVIDER_KEY in self.replace | self.update:
             raise ValueError("__provider must never be diffed (its pickle changes with the code)")
+        if not self.roll <= self.update:
+            raise ValueError(f"roll keys must be updates: {sorted(self.roll - self.update)}")
 
     @property
     def inputs(self) -> frozenset[str]:

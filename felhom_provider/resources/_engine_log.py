@@ -63,8 +63,11 @@ def _engine_stub() -> Any:
         return _stub
 
 
-def engine_log(urn: str | None, message: str, *, ephemeral: bool = False) -> bool:
-    """Send ``message`` as an info diagnostic of ``urn``; False when it could not be sent.
+def engine_log(
+    urn: str | None, message: str, *, ephemeral: bool = False, warning: bool = False
+) -> bool:
+    """Send ``message`` as an info (or warning) diagnostic of ``urn``; False when it could
+    not be sent.
 
     ``ephemeral`` marks it as status (the LogRequest field of that name): shown live against
     the resource, left out of the Diagnostics summary at the end of the run.
@@ -77,10 +80,9 @@ def engine_log(urn: str | None, message: str, *, ephemeral: bool = False) -> boo
     try:
         from pulumi.runtime.proto import engine_pb2  # noqa: PLC0415
 
+        severity = engine_pb2.WARNING if warning else engine_pb2.INFO
         stub.Log(
-            engine_pb2.LogRequest(
-                severity=engine_pb2.INFO, message=message, urn=urn, ephemeral=ephemeral
-            )
+            engine_pb2.LogRequest(severity=severity, message=message, urn=urn, ephemeral=ephemeral)
         )
     except Exception:
         return False

@@ -12,13 +12,17 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from felhom_provider.errors import ConfigError, FelhomError
 from felhom_provider.guest.shell import mask as mask_secrets
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState, GuestSpec, GuestState
 from felhom_provider.resources._engine_log import engine_log, resource_urn
 from felhom_provider.settings import ConfigGetter, ProviderSettings, parse_settings
+
+if TYPE_CHECKING:
+    from felhom_provider.reconcile.roll import RollResult
+    from felhom_provider.reconcile.rollout import RolloutGate
 
 MASK = "********"
 #: The resources' type tokens (``Resource`` subclasses with module="felhom").
@@ -42,6 +46,14 @@ class GuestEngineLike(Protocol):
     def delete(self, vmid: int, owner: str) -> None: ...
 
 
+class RollEngineLike(Protocol):
+    """The part of ``reconcile.roll.RollEngine`` the guest resource calls (issue 11)."""
+
+    def roll(
+        self, vmid: int, spec: GuestSpec, *, gate: RolloutGate | None = None
+    ) -> RollResult: ...
+
+
 class GoldenEngineLike(Protocol):
     """The part of ``reconcile.GoldenEngine`` the resource calls."""
 
@@ -63,6 +75,8 @@ class Runtime(Protocol):
     def golden_engine(self, node: str, progress: Progress) -> GoldenEngineLike: ...
 
     def mask(self, text: str) -> str: ...
+
+    def roll_engine(self, node: str, progress: Progress) -> RollEngineLike: ...
 
 
 class StepLog:
@@ -191,6 +205,20 @@ class LiveRuntime:
             self._node_shell(required=True),
             progress,
             task_timeout_s=max(self.settings.limits.task_timeout_s, 1800.0),
+        )
+
+    def roll_engine(self, node: str, progress: Progress) -> RollEngineLike:
+        """A golden roll-out engine on ``node`` (node shell optional: host keys, Docker)."""
+        from felhom_provider.reconcile.roll import RollEngine  # noqa: PLC0415
+
+        limits = self.settings.limits
+        return RollEngine(
+            self._client(node),
+            self._node_shell(required=False),
+            guest_ssh_port=self.settings.guest_ssh_port,
+            progress=progress,
+            restores_per_node=limits.restores_per_node,
+            task_timeout_s=limits.task_timeout_s,
         )
 
 

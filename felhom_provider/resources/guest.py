@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import (
     CheckResult,
+    ConfigureRequest,
     CreateResult,
     DiffResult,
     ReadResult,
@@ -23,10 +24,12 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from felhom_provider.errors import ConfigError
 from felhom_provider.guest.knownhosts import known_hosts_lines
 from felhom_provider.reconcile.model import FELHOM_TAG, GuestState, owner_tag
 from felhom_provider.resources._diff import compute_diff
 from felhom_provider.resources._guest_check import GUEST_TABLE, check_guest, spec_from_inputs
+from felhom_provider.resources._guest_roll import RollConfig, announce, preview_text, roll_change
 from felhom_provider.resources._legacy import GUEST_RENAMES, upgrade
 from felhom_provider.resources._provider import RuntimeProvider
 from felhom_provider.resources._runtime import scrubbed
@@ -100,6 +103,7 @@ def outputs(inputs: Mapping[str, Any], state: GuestState) -> dict[str, Any]:
         sshPort=state.ssh_port,
         sshUser=SSH_USER,
         pendingRestart=list(state.pending_restart),
+        rootfsRebuiltAt=state.rootfs_rebuilt_at,
         state=state.status,
     )
     return outs
@@ -119,6 +123,7 @@ def state_from_outputs(outs: Mapping[str, Any]) -> GuestState:
             "host_keys_verified": outs.get("hostKeysVerified", True),
             "pending_restart": outs.get("pendingRestart") or [],
             "ssh_port": outs.get("sshPort", 22),
+            "rootfs_rebuilt_at": outs.get("rootfsRebuiltAt"),
             "settings": {k: outs[k] for k in GUEST.by_key if k in outs},
             "tags": sorted({FELHOM_TAG, owner_tag(owner), *(outs.get("tags") or [])}),
         }
@@ -151,16 +156,51 @@ class FelhomGuestProvider(RuntimeProvider):
         """Validate and normalise inputs without I/O; failures name the field."""
         return check_guest(upgrade(olds, GUEST_RENAMES), news)
 
+    def configure(self, req: ConfigureRequest) -> None:
+        """The shared settings, plus what a golden roll needs (``felhom:rollout``, whether a
+        node shell exists); a bad value is raised by the first ``update`` that rolls."""
+        super().configure(req)
+        try:
+            self.__dict__["_roll_config"] = RollConfig.from_config(req.config.get)
+        except ConfigError as exc:
+            self.__dict__["_roll_config"] = exc
+
+    @property
+    def _rolls(self) -> RollConfig:
+        found = self.__dict__.get("_roll_config")
+        if isinstance(found, ConfigError):
+            raise found
+        return found if isinstance(found, RollConfig) else RollConfig()
+
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Explicit table; always delete-before-replace (see docs/stack-config.md).
 
         The hostname and the ownership marker of a guest are fixed, and ``create`` adopts a
         guest carrying this resource's marker: creating the replacement first would find
-        and adopt the very guest that is about to be deleted.
+        and adopt the very guest that is about to be deleted. A new golden archive, known or
+        not yet (built in this run), is an update that rolls it onto the guest; the preview
+        says so against the guest (see ``_guest_roll``).
         """
-        return compute_diff(
-            GUEST_TABLE, upgrade(olds, GUEST_RENAMES), news, delete_before_replace=True
-        )
+        olds = upgrade(olds, GUEST_RENAMES)
+        result = compute_diff(GUEST_TABLE, olds, news, delete_before_replace=True)
+        change = roll_change(GUEST_TABLE, olds, news)
+        if change is not None and not result.replaces:
+            self._announce_roll(olds, preview_text(change, olds, node_shell=self._node_shell()))
+        return result
+
+    def _node_shell(self) -> bool:
+        try:
+            return self._rolls.node_shell
+        except ConfigError:
+            return True
+
+    def _announce_roll(self, olds: Mapping[str, Any], text: str) -> None:
+        owner = str(olds.get("owner") or "")
+        try:
+            mask = self._holder.get().mask
+        except ConfigError:
+            return  # the first CRUD call reports the configuration error
+        announce(owner, f"golden roll: {text}", mask, warning=not self._node_shell())
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Bring the guest up (or adopt the one a killed run left); returns id = VMID."""
@@ -189,18 +229,30 @@ class FelhomGuestProvider(RuntimeProvider):
         return ReadResult(id_, outs, inputs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """Apply in-place changes; returns all outputs.
+        """Roll a new golden archive onto the guest first (if it changed), then apply the
+        in-place changes; returns all outputs.
 
-        The engine re-reads the guest's config and plans against it, and its step log says
-        when a running guest is rebooted (a new hostname takes effect at start).
+        The roll keeps the VMID, MAC, hostname, host keys and every data volume, and passes
+        ``felhom:rollout``'s gate (one guest at a time by default; after a failure the rest
+        of the stack's guests stay on their old image). A failed roll leaves the guest on its
+        old root filesystem and raises, naming the guest and the failed check. The engine
+        then re-reads the guest's config and plans against it, and its step log says when a
+        running guest is rebooted (a new hostname takes effect at start).
         """
         olds = upgrade(olds, GUEST_RENAMES)
         spec = spec_from_inputs({**news, "owner": olds.get("owner", news.get("owner"))})
         runtime, progress = self._runtime(spec.owner)
+        old = state_from_outputs(olds)
+        change = roll_change(GUEST_TABLE, olds, news)
         with scrubbed(runtime):
-            state = runtime.guest_engine(spec.node, progress).update(
-                int(id_), spec, state_from_outputs(olds)
-            )
+            if change is not None:
+                rolls = self._rolls
+                progress(f"{spec.name}: {preview_text(change, olds, node_shell=rolls.node_shell)}")
+                rolled = runtime.roll_engine(spec.node, progress).roll(
+                    int(id_), spec, gate=rolls.gate(spec.owner)
+                )
+                old = rolled.state
+            state = runtime.guest_engine(spec.node, progress).update(int(id_), spec, old)
         return UpdateResult(outputs(news, state))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:

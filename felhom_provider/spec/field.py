@@ -45,7 +45,11 @@ def nested(path: str, exc: ValueError) -> FieldError:
 class Change(enum.Enum):
     """What changing a field on an existing resource does."""
 
-    REPLACE = "replaces the guest"
+    REPLACE = "replaces the resource"
+    ROLL = (
+        "rolled in place: a new root filesystem from the new archive, data mounts, identity "
+        "and host keys kept"
+    )
     LIVE = "updated in place, no restart"
     RESTART = "updated in place; a running guest restarts (or waits: `felhom:restarts`)"
     FIXED = "fixed at create; later changes are ignored"

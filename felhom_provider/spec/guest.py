@@ -5,7 +5,9 @@ output of the same name. Change kinds follow pve-container's ``vmconfig_hotplug_
 (``src/PVE/LXC/Config.pm``): memory, swap, cpulimit, cpuunits, ``netN`` and new mount
 points are hot-applied to a running CT; cores, onboot, startup, protection, tags and the
 hostname are "fast-plug" writes (the hostname reaches the guest only at its next start);
-other keys (nameserver, searchdomain) stay pending until the CT restarts.
+other keys (nameserver, searchdomain) stay pending until the CT restarts. A new golden
+``archive`` is *rolled* onto the guest (``reconcile.roll``): a fresh root filesystem, the
+data mounts moved across and the identity kept; never a replacement.
 """
 
 from __future__ import annotations
@@ -180,9 +182,9 @@ GUEST = Table(
         Field(
             "archive",
             "string",
-            "golden archive volid (from `felhom:golden`)",
+            "golden archive volid (from `felhom:golden`); a new one is rolled onto the guest",
             fmt.VOLID,
-            Change.REPLACE,
+            Change.ROLL,
             required=True,
             stack=False,
         ),
@@ -342,6 +344,7 @@ COMPUTED = (
     "sshPort",
     "sshUser",
     "pendingRestart",
+    "rootfsRebuiltAt",
     "state",
 )
 

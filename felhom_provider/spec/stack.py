@@ -33,9 +33,7 @@ _FLEET = (
     ),
 )
 _ROLLOUT = (
-    Field(
-        "maxParallel", "int", "guests replaced at once", integer(1, 1024), Change.LIVE, default=1
-    ),
+    Field("maxParallel", "int", "guests rolled at once", integer(1, 1024), Change.LIVE, default=1),
     Field(
         "pauseOnFailure",
         "bool",

@@ -3,8 +3,7 @@
 A scenario is a function taking the :class:`~tests.acceptance.suite.Suite`; it drives the real
 ``pulumi`` CLI and checks the node through the API token. Add one by writing the function and
 placing it in :data:`SCENARIOS`; later scenarios may rely on the state earlier ones leave
-(documented in each docstring). The list is open: the golden roll-out (design §2.15) goes in
-the marked slot once the product has it.
+(documented in each docstring). The list is open: add a scenario where its state fits.
 """
 
 from __future__ import annotations
@@ -16,6 +15,9 @@ import time
 from collections.abc import Callable
 
 from felhom_provider.errors import NotFoundError
+from felhom_provider.guest.ssh import NodeShellSettings, ParamikoNodeShell
+from felhom_provider.reconcile.model import owner_tag
+from felhom_provider.reconcile.roll_plan import holder_owner
 from tests.acceptance.stack import guest_entry
 from tests.acceptance.suite import Suite
 from tests.e2e.pulumi_cli import processes_in
@@ -183,6 +185,52 @@ def fault_killed_up_is_adopted(suite: Suite) -> None:
     assert plan.spare not in suite.guard.suite_cts()
 
 
+_DATA_FILE = "/mnt/data/acceptance.txt"
+#: What a golden roll-out keeps of every guest (besides the file in its data mount).
+_IDENTITY = ("vmid", "mac", "ipv4", "hostname", "hostKeys", "mounts")
+
+
+def _node_shell(suite: Suite) -> ParamikoNodeShell:
+    sh = suite.target.shell
+    settings = NodeShellSettings(
+        host=sh.host, port=sh.port, user=sh.user, host_key=sh.host_key, key_file=sh.private_key_path
+    )
+    return ParamikoNodeShell(settings)
+
+
+def golden_roll_keeps_identity_and_data(suite: Suite) -> None:
+    """A golden revision bump (built in the same run) rolls every guest in ONE ``up``: a new
+    root filesystem from the new archive, the same VMID, MAC, IP, hostname and SSH host key
+    fingerprints, and the file written in each data mount intact; previewed as updates, not
+    replacements; no holder CT, no vzdump of an old root filesystem and no old archive left."""
+    stack, shell = suite.stack, _node_shell(suite)
+    before = stack.guests()
+    old_archive = stack.outputs()["goldenImage"]["archive"]
+    for name, guest in before.items():
+        assert suite.guard.owns_ct(guest["vmid"]), name  # writes only into the suite's CTs
+        line = f"data of {name}"
+        shell.exec(guest["vmid"], ["sh", "-c", f"echo {line} > {_DATA_FILE}"]).check()
+    stack.project.run("config", "set", "--path", "felhom:golden.build.revision", "2")
+    preview = stack.pulumi("preview")
+    assert f"{len(before)} to update" in preview.stdout, preview.stdout
+    assert "root filesystem rebuilt" in preview.stdout and "data mounts kept" in preview.stdout
+    up = stack.pulumi("up", "--yes")
+    assert f"{len(before)} updated" in up.stdout, up.stdout
+    new_archive = stack.outputs()["goldenImage"]["archive"]
+    assert new_archive != old_archive
+    after = stack.guests()
+    for name, guest in after.items():
+        assert {k: guest[k] for k in _IDENTITY} == {k: before[name][k] for k in _IDENTITY}
+        assert guest["archive"] == new_archive and guest["rootfsRebuiltAt"], guest
+        text = shell.exec(guest["vmid"], ["cat", _DATA_FILE]).check().stdout
+        assert str(text).strip() == f"data of {name}", name
+    assert suite.guard.suite_archives() == [new_archive]
+    assert sorted(suite.guard.suite_cts()) == sorted(g["vmid"] for g in after.values())
+    holders = {owner_tag(holder_owner(g["owner"])) for g in after.values()}
+    tags = [str(ct.get("tags") or "") for ct in suite.client.list_lxc()]
+    assert not [t for t in tags if holders & set(t.split(";"))], tags
+
+
 def destroy_leaves_nothing(suite: Suite) -> None:
     """``pulumi destroy`` removes every guest and the archive; the secret never showed."""
     suite.stack.pulumi("destroy", "--yes")
@@ -202,8 +250,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     refresh_reports_a_stopped_guest,
     fault_bad_input_fails_at_preview,
     fault_killed_up_is_adopted,
-    # Slot: the golden roll-out (a new archive rolls guests forward, design §2.15) goes
-    # here, before destroy, once the product has it.
+    golden_roll_keeps_identity_and_data,
     destroy_leaves_nothing,
 )
 

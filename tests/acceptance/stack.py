@@ -73,8 +73,8 @@ def stack_file(target: Target, plan: Plan) -> dict[str, Any]:
                     "bridge": target.bridge,
                     "archiveStorage": target.archive_storage,
                     "buildVmid": plan.golden,
-                    # The build VMID must lie in the reserved range; the suite's own range
-                    # holds its guests too, so reserve exactly the one it picked.
+                    # The build CT's VMID is the golden build's reserved range (guests may not
+                    # use it; the default 9000-9099 may not be inside FELHOM_ACC_VMIDS).
                     "reservedVmids": {"first": plan.golden, "last": plan.golden},
                 }
             },

@@ -2,7 +2,7 @@
 
 The tests share one stack (module scope) and run in file order: preview, up, a no-op up,
 bad input, an in-place update, drift on refresh, the secret check, the pickle check, a
-replacement, then destroy. The simulator runs as its own process with instant tasks; its
+golden roll-out, then destroy. The simulator runs as its own process with instant tasks; its
 ``/_sim/audit`` request counters tell which calls reached PVE.
 """
 
@@ -294,19 +294,19 @@ def test_the_stored_provider_unpickles_offline_in_a_fresh_process(run: Run) -> N
     assert out.stdout.strip() == "FelhomGuestProvider []"
 
 
-def test_changing_the_archive_replaces_guests(run: Run) -> None:
+def test_changing_the_archive_rolls_guests_in_place(run: Run) -> None:
     before = run.guests()
     old_archive = run.project.outputs()["goldenImage"]["archive"]
     run.project.run("config", "set", "--path", "felhom:golden.build.revision", "2")
     up = run.pulumi("up", "--yes")
-    assert "replaced" in up.stdout
+    assert "3 updated" in up.stdout and "+-1 replaced" in up.stdout  # the golden image only
     after = run.guests()
     new_archive = run.project.outputs()["goldenImage"]["archive"]
     assert new_archive != old_archive
-    assert run.sim.archives() == [new_archive], "the old archive is deleted after the new one"
+    assert run.sim.archives() == [new_archive], "the old archive is deleted after the roll"
     for name, guest in after.items():
-        assert guest["archive"] == new_archive
-        assert guest["mac"] != before[name]["mac"]
+        assert guest["archive"] == new_archive and guest["rootfsRebuiltAt"]
+        assert (guest["vmid"], guest["mac"]) == (before[name]["vmid"], before[name]["mac"])
     assert len(run.sim.cts()) == 3
 
 

@@ -12,6 +12,7 @@ raised before or after a chosen call takes effect.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 from collections.abc import Mapping
@@ -31,6 +32,14 @@ GOLDEN_OLD = "local:backup/vzdump-lxc-9100-2026_10_01-10_00_00.tar.zst"
 KEY_PATHS = tuple(
     f"/etc/ssh/ssh_host_{k}_key{s}" for k in ("rsa", "ecdsa", "ed25519") for s in ("", ".pub")
 )
+#: The key type each ``ssh_host_<kind>_key`` holds, as sshd offers it and ``.pub`` names it.
+KEY_TYPES = {"rsa": "ssh-rsa", "ecdsa": "ecdsa-sha2-nistp256", "ed25519": "ssh-ed25519"}
+
+
+def key_pair(kind: str, seed: str) -> tuple[str, str]:
+    """A fake (private, public line) pair; the public blob is derived from ``seed``."""
+    blob = base64.b64encode(hashlib.sha256(f"{kind} {seed}".encode()).digest()).decode()
+    return f"PRIVATE {kind} {seed}\n", f"{KEY_TYPES[kind]} {blob} root@golden\n"
 
 
 class Kill(BaseException):
@@ -164,6 +173,15 @@ class FakeNode:
             raise TaskFailedError("task failed", upid=upid, exitstatus="task failed")
         return type("R", (), {"exitstatus": "OK"})()
 
+    def task_log(self, upid: Any, start: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+        return [{"n": 1, "t": "TASK OK"}]
+
+    def in_pool(self, pool: str, vmid: int) -> bool:
+        return False
+
+    def set_pool(self, pool: str, vmid: int) -> None:
+        raise AssertionError("a roll never moves a guest between pools")
+
     def next_vmid(self, hint: int | None = None) -> int:
         return next(i for i in itertools.count(200) if i not in self.cts)
 
@@ -186,8 +204,11 @@ class FakeNode:
             self.running.add(vmid)
             files = self.rootfs_files(vmid)
             if "/etc/ssh/ssh_host_ed25519_key" not in files:  # the baked keygen unit
-                for path in KEY_PATHS:
-                    files[path] = f"{path} of boot {next(self._seq)}"
+                seed = f"boot {next(self._seq)}"
+                for kind in KEY_TYPES:
+                    private, public = key_pair(kind, seed)
+                    files[f"/etc/ssh/ssh_host_{kind}_key"] = private
+                    files[f"/etc/ssh/ssh_host_{kind}_key.pub"] = public
         return self.done(kill, self._upid("vzstart", vmid, fail))
 
     def stop(self, vmid: int) -> str:
@@ -276,7 +297,9 @@ class FakeNode:
         return self.done(kill, self._upid("move_volume", f"{vmid}-{volume}>{target_vmid}-{key}"))
 
     def vzdump(self, vmid: int, storage: str, mode: str = "stop", compress: str = "zstd", *,
-               notes: str | None = None) -> str:  # fmt: skip
+               notes: str | None = None, protected: bool = False) -> str:  # fmt: skip
+        # A roll's own backup of the old root filesystem is temporary: never protected.
+        assert not protected, "a roll's backup of the old root filesystem is never protected"
         kill, _ = self._enter("vzdump", vmid)
         conf = self._cfg(vmid)
         volid = f"{storage}:backup/vzdump-lxc-{vmid}-{next(self._seq):06d}.tar.zst"
@@ -284,6 +307,11 @@ class FakeNode:
         text += "".join(f"{k}: {v}\n" for k, v in sorted(conf.items()) if k != "description")
         self.archives[volid] = Archive(text, dict(self.rootfs_files(vmid)), notes, vmid)
         return self.done(kill, self._upid("vzdump", vmid))
+
+    def set_volume_protected(self, storage: str, volid: str, protected: bool) -> None:
+        if volid not in self.archives:
+            raise NotFoundError(f"volume {volid} does not exist")
+        raise AssertionError("a roll never changes an archive's protection")
 
     def delete_volume(self, storage: str, volid: str) -> str | None:
         kill, _ = self._enter("delete_volume", volid)
@@ -297,16 +325,18 @@ class FakeNode:
     # --- the guests' insides -------------------------------------------------------------
 
     def probe(self, host: str, port: int, timeout: float) -> dict[str, str]:
+        """The handshake: ``{type: "<type> <base64>"}`` of the keys sshd presents."""
         for vmid in self.running:
             ip = str((self.interfaces(vmid) or [{}])[0].get("inet", "")).split("/")[0]
             if ip == host:
-                files = self.rootfs_files(vmid)
-                return {
-                    p.rsplit("/", 1)[1]: "SHA256:" + hashlib.sha256(files[p].encode()).hexdigest()
-                    for p in KEY_PATHS
-                    if p.endswith("_key") and p in files
-                }
+                return public_keys(self.rootfs_files(vmid))
         raise OSError("connection refused")
+
+
+def public_keys(files: Mapping[str, str]) -> dict[str, str]:
+    """The ``.pub`` lines of a root filesystem's host keys, by type (comments dropped)."""
+    lines = (files[p].split() for p in KEY_PATHS if p.endswith(".pub") and p in files)
+    return {parts[0]: f"{parts[0]} {parts[1]}" for parts in lines}
 
 
 @dataclass
@@ -326,6 +356,9 @@ class FakeNodeShell:
         elif argv[0] == "cat":
             files = self.pve.rootfs_files(vmid)
             out, code = (files[argv[1]], 0) if argv[1] in files else ("", 1)
+        elif argv[:2] == ["sh", "-c"] and "ssh_host_" in argv[2]:
+            pubs = public_keys(self.pve.rootfs_files(vmid))
+            out, code = ("".join(f"{line} root@guest\n" for line in pubs.values()), 0)
         elif argv[0] == "install":
             self.pve.rootfs_files(vmid)[argv[-1]] = str(stdin)
         elif argv[:2] == ["docker", "run"]:

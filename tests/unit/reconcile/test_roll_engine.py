@@ -8,6 +8,7 @@ import pytest
 
 from felhom_provider.errors import FelhomError, TaskFailedError, VerificationError
 from felhom_provider.pve.props import Mount, parse_pct_conf
+from felhom_provider.reconcile.hostkeys import VerifiedKeys
 from felhom_provider.reconcile.model import GuestSpec, MountSpec
 from felhom_provider.reconcile.plan import plan_restore
 from felhom_provider.reconcile.roll import RollEngine
@@ -21,6 +22,7 @@ from tests.unit.reconcile.roll_fake import (
     FakeNodeShell,
     Kill,
     golden_conf,
+    public_keys,
 )
 
 DATA = "/mnt/data/customer.txt"
@@ -38,8 +40,8 @@ def spec_for(vmid: int, archive: str = GOLDEN_NEW) -> GuestSpec:
         archive=archive,
         hostname=f"g{vmid}",
         cores=2,
-        memory_mib=1024,
-        swap_mib=512,
+        memory=1024,
+        swap=512,
         rootfs_storage="local-lvm",
         rootfs_gib=8,
         mounts=(MountSpec("local-lvm", 1, "/mnt/data"),),
@@ -127,7 +129,13 @@ def test_roll_keeps_data_identity_and_host_keys() -> None:
     assert Mount.parse(conf["rootfs"]).size == 10 * 2**30  # the grown size kept
     assert result.archive == GOLDEN_NEW and result.state.archive == GOLDEN_NEW
     assert result.outputs() == {"archive": GOLDEN_NEW, "rootfsRebuiltAt": "2025-11-29T07:06:40Z"}
-    assert result.host_keys_carried and result.state.host_keys
+    assert result.host_keys_carried
+    # published like a fresh bring-up: the full public keys and their fingerprints
+    public = public_keys(pve.rootfs_files(101))
+    assert set(public) == {"ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"}
+    assert result.state.host_public_keys == public
+    assert result.state.host_keys == VerifiedKeys(public).fingerprints
+    assert all(v.startswith("SHA256:") for v in result.state.host_keys.values())
     assert_clean(pve, {101})
     # protection was cleared only right before the restore over the guest, which set it again
     puts = [arg for name, arg in pve.calls if name == "put_config" and arg[0] == 101]
@@ -213,7 +221,8 @@ def test_without_a_node_shell_new_keys_are_published_and_said() -> None:
     after = snapshot(pve, 101)
     assert after["keys"] != before["keys"] and after["data"] is before["data"]
     assert not result.host_keys_carried
-    assert result.state.host_keys and result.state.host_keys != {}
+    assert result.state.host_public_keys == public_keys(pve.rootfs_files(101))
+    assert result.state.host_keys == VerifiedKeys(result.state.host_public_keys).fingerprints
     assert any(NO_SHELL_NOTE in line for line in log)
     assert any("Docker not checked" in line for line in log)
     assert_clean(pve, {101})

@@ -97,3 +97,17 @@ def test_the_registry_keeps_one_gate_per_stack_until_reset() -> None:
     rollout.reset("acme")
     assert rollout.gate("acme") is not first
     rollout.reset()
+
+
+def test_a_recovery_takes_a_slot_but_is_never_refused_when_paused() -> None:
+    gate = RolloutGate("acme", RolloutSettings(max_parallel=1, pause_on_failure=True))
+    with pytest.raises(RuntimeError), gate.slot("web"):
+        raise RuntimeError("docker failed")
+    with pytest.raises(FelhomError, match="paused"), gate.slot("db"):
+        pass
+    ran = []
+    with gate.slot("db", recovery=True):  # finishing or rolling back a killed run's roll
+        ran.append("db")
+        # it holds the one slot: nobody else rolls meanwhile
+        assert not gate._slots.acquire(blocking=False)
+    assert ran == ["db"]

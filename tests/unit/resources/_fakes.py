@@ -15,6 +15,7 @@ from felhom_provider.reconcile.model import (
     GuestState,
     owner_tag,
 )
+from felhom_provider.reconcile.roll import RollResult
 
 OWNER = "felhom/dev/acme-web"
 ARCHIVE = "local:backup/vzdump-lxc-9100-2026_06_09-20_41_10.tar.zst"
@@ -114,6 +115,23 @@ class FakeGuestEngine:
         self.rt.guests.pop(vmid, None)
 
 
+class FakeRollEngine:
+    """An in-memory roll engine: the guest keeps everything but its archive."""
+
+    def __init__(self, runtime: FakeRuntime) -> None:
+        self.rt = runtime
+
+    def roll(self, vmid: int, spec: GuestSpec, *, gate: Any = None) -> RollResult:
+        self.rt.calls.append(("roll", (vmid, spec.archive, gate)))
+        if self.rt.fail_with is not None:
+            raise self.rt.fail_with
+        new = replace(
+            self.rt.guests[vmid], archive=spec.archive, rootfs_rebuilt_at="2026-11-29T21:00:00Z"
+        )
+        self.rt.guests[vmid] = new
+        return RollResult(new, spec.archive, new.rootfs_rebuilt_at, host_keys_carried=True)
+
+
 class FakeGoldenEngine:
     """An in-memory golden engine."""
 
@@ -157,6 +175,10 @@ class FakeRuntime:
     def guest_engine(self, node: str, progress: Any) -> FakeGuestEngine:
         self.progress_fn = progress
         return FakeGuestEngine(self)
+
+    def roll_engine(self, node: str, progress: Any) -> FakeRollEngine:
+        self.progress_fn = progress
+        return FakeRollEngine(self)
 
     def golden_engine(self, node: str, progress: Any) -> FakeGoldenEngine:
         return FakeGoldenEngine(self)

@@ -43,12 +43,14 @@ GUEST_CASES = [
         [],
         True,
     ),
-    ({"archive": "local:backup/vzdump-lxc-9100-new.tar.zst"}, ["archive"], True),
+    # A new golden archive is rolled onto the guest: an update, never a replacement.
+    ({"archive": "local:backup/vzdump-lxc-9100-new.tar.zst"}, [], True),
     ({"node": "pve2"}, ["node"], True),
     ({"vmid": 4242.0}, ["vmid"], True),
     ({"rootfsStorage": "fast"}, ["rootfsStorage"], True),
     ({"bridge": "vmbr1"}, ["bridge"], True),
-    ({"archive": "local:backup/b.tar.zst", "cores": 8.0}, ["archive"], True),
+    ({"archive": "local:backup/b.tar.zst", "cores": 8.0}, [], True),
+    ({"archive": "local:backup/b.tar.zst", "node": "pve2"}, ["node"], True),
     ({"onboot": False}, [], True),
     ({"startup": {"order": 2.0, "up": 30.0}}, [], True),
     ({"network": {"ip": "127.0.60.5/24", "gw": "127.0.60.1"}}, [], True),
@@ -86,7 +88,10 @@ def test_guest_diff_reports_unknowns_as_changes() -> None:
     olds = old_outputs()
     news = {**guest.check({}, wire_inputs()).inputs, "archive": unknown()}
     result = guest.diff("100", olds, news)
-    assert result.changes is True and result.replaces == ["archive"]
+    # a golden archive built in this run: unknown at preview, still an update (a roll)
+    assert result.changes is True and result.replaces == []
+    news = {**guest.check({}, wire_inputs()).inputs, "node": unknown()}
+    assert guest.diff("100", olds, news).replaces == ["node"]
     news = {**guest.check({}, wire_inputs()).inputs, "cores": unknown()}
     assert guest.diff("100", olds, news).replaces == []
 

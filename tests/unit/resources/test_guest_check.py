@@ -223,8 +223,14 @@ def test_growing_and_adding_pass() -> None:
 
 def test_shrinking_is_allowed_when_the_guest_is_replaced_anyway() -> None:
     olds = check({}, wire_inputs()).inputs
-    news = wire_inputs(rootfsGiB=4.0, archive="local:backup/other.tar.zst")
+    news = wire_inputs(rootfsGiB=4.0, rootfsStorage="fast")
     assert failures(olds, news) == {}
+
+
+def test_a_golden_roll_keeps_the_data_so_shrinking_is_still_refused() -> None:
+    olds = check({}, wire_inputs()).inputs
+    news = wire_inputs(rootfsGiB=4.0, mounts=[], archive="local:backup/other.tar.zst")
+    assert set(failures(olds, news)) == {"rootfsGiB", "mounts"}
 
 
 def test_owner_sticks_to_the_first_value() -> None:

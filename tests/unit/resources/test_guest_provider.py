@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -9,14 +10,24 @@ import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 
 from felhom_provider.errors import ConfigError, FelhomError, PveError
+from felhom_provider.reconcile import rollout
 from felhom_provider.resources._engine_log import engine_log, resource_urn
 from felhom_provider.resources.guest import FelhomGuestProvider
-from tests.unit.resources._fakes import OWNER, SECRET, FakeRuntime, config, wire_inputs
+from tests.unit.resources._fakes import (
+    OWNER,
+    SECRET,
+    FakeRuntime,
+    config,
+    unknown,
+    wire_inputs,
+)
 
 
 @pytest.fixture
-def rt() -> FakeRuntime:
-    return FakeRuntime()
+def rt() -> Iterator[FakeRuntime]:
+    rollout.reset()  # the gates are per provider process, i.e. per `pulumi up`
+    yield FakeRuntime()
+    rollout.reset()
 
 
 @pytest.fixture
@@ -171,3 +182,77 @@ def test_refresh_keeps_the_last_verified_keys_and_says_so(
     assert result.outs["hostPublicKeys"] == outs["hostPublicKeys"]
     assert result.outs["hostKeys"] == outs["hostKeys"]
     assert result.outs["hostKeysVerified"] is False
+
+
+NEW_ARCHIVE = "local:backup/vzdump-lxc-9101-2026_11_29-20_00_00.tar.zst"
+
+
+def test_a_new_archive_rolls_first_then_updates_in_place(
+    provider: FelhomGuestProvider, rt: FakeRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    id_, outs = created(provider)
+    news = provider.check(outs, wire_inputs(archive=NEW_ARCHIVE, cores=4.0)).inputs
+    assert provider.diff(id_, outs, news).replaces == []
+    result = provider.update(id_, outs, news)
+    assert result.outs is not None
+    names = [c[0] for c in rt.calls]
+    assert names[-2:] == ["roll", "update"]  # the roll first, then the in-place changes
+    roll_vmid, roll_archive, gate = rt.calls[-2][1]
+    assert (roll_vmid, roll_archive) == (100, NEW_ARCHIVE)
+    assert gate.stack == "felhom/dev" and gate.settings.max_parallel == 1
+    assert result.outs["archive"] == NEW_ARCHIVE and result.outs["cores"] == 4
+    assert result.outs["rootfsRebuiltAt"] == "2026-11-29T21:00:00Z"
+    assert (result.outs["vmid"], result.outs["mac"]) == (outs["vmid"], outs["mac"])
+    assert result.outs["hostKeys"] == outs["hostKeys"]
+    err = capsys.readouterr().err
+    assert f"root filesystem rebuilt from {NEW_ARCHIVE}" in err and "data mounts kept" in err
+
+
+def test_an_unchanged_archive_never_rolls(provider: FelhomGuestProvider, rt: FakeRuntime) -> None:
+    id_, outs = created(provider)
+    assert outs["rootfsRebuiltAt"] is None
+    provider.update(id_, outs, provider.check(outs, wire_inputs(cores=4.0)).inputs)
+    assert "roll" not in [c[0] for c in rt.calls]
+
+
+def test_preview_of_an_unknown_archive_says_a_roll_and_host_keys_without_a_shell(
+    rt: FakeRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = FelhomGuestProvider()
+    p.configure(ConfigureRequest(Config(raw_config=config(), project_name="felhom")))
+    p._holder.install(rt)
+    id_, outs = created(p)
+    capsys.readouterr()
+    news = {**p.check(outs, wire_inputs()).inputs, "archive": unknown()}
+    result = p.diff(id_, outs, news)
+    assert result.changes is True and result.replaces == []
+    err = capsys.readouterr().err
+    assert "known after it is built in this run" in err and f"was {outs['archive']}" in err
+    assert "/mnt/data (local-lvm, 1 GiB)" in err
+    assert "SSH host keys will CHANGE" in err  # no felhom:nodeShell in this config
+
+
+def test_rollout_pacing_comes_from_the_stack_config(rt: FakeRuntime) -> None:
+    raw = config(**{"felhom:rollout": '{"maxParallel": 2, "pauseOnFailure": false}'})
+    p = FelhomGuestProvider()
+    p.configure(ConfigureRequest(Config(raw_config=raw, project_name="felhom")))
+    p._holder.install(rt)
+    id_, outs = created(p)
+    p.update(id_, outs, p.check(outs, wire_inputs(archive=NEW_ARCHIVE)).inputs)
+    gate = next(c[1][2] for c in rt.calls if c[0] == "roll")
+    assert gate.settings.max_parallel == 2 and gate.settings.pause_on_failure is False
+    bad = config(**{"felhom:rollout": '{"maxParallel": 0}'})
+    p.configure(ConfigureRequest(Config(raw_config=bad, project_name="felhom")))
+    p._holder.install(rt)
+    with pytest.raises(ConfigError, match=r"felhom:rollout\.maxParallel"):
+        p.update(id_, outs, p.check(outs, wire_inputs(archive=NEW_ARCHIVE + "x")).inputs)
+
+
+def test_a_failed_roll_fails_the_update_and_applies_nothing_else(
+    provider: FelhomGuestProvider, rt: FakeRuntime
+) -> None:
+    id_, outs = created(provider)
+    rt.fail_with = FelhomError("docker check failed", guest="acme-web", step="docker")
+    with pytest.raises(FelhomError, match="step=docker"):
+        provider.update(id_, outs, provider.check(outs, wire_inputs(archive=NEW_ARCHIVE)).inputs)
+    assert [c[0] for c in rt.calls][-1] == "roll"
