@@ -164,9 +164,14 @@ class SimGuestHooks(GuestHooks):
         self._notify(ct.vmid, None)
 
     def exec(self, state: StateLike, vmid: int, argv: list[str], stdin: str = "") -> Result:
-        """``pct exec <vmid> -- argv``: run in the guest, persist, return the result."""
+        """``pct exec <vmid> -- argv``: run in the guest, persist, return the result.
+
+        Lock order: ``state.mutex`` is never taken while ``self.lock`` is held. Worker tasks
+        hold ``state.mutex`` when they call the hooks (restore, start, stop), so taking them
+        the other way round here deadlocks every request of the simulator.
+        """
+        ct = state.ct(vmid)  # takes and releases state.mutex
         with self.lock:
-            ct = state.ct(vmid)
             if ct.status != "running":
                 raise GuestNotRunningError(f"container '{vmid}' not running!")
             if not ct.guest:
@@ -176,15 +181,15 @@ class SimGuestHooks(GuestHooks):
             with self.mounted(ct) as model:
                 result = shell.run(model, argv, stdin)
                 view = sshd_view(vmid, model)
-            with state.mutex:
-                state.save_ct(ct)
+        with state.mutex:
+            state.save_ct(ct)
         self._notify(vmid, view)
         return result
 
     def authorized_keys(self, state: StateLike, vmid: int) -> set[tuple[str, str]]:
         """root's usable authorized keys as (type, base64), after StrictModes checks."""
+        ct = state.ct(vmid)  # outside self.lock: see ``exec`` for the lock order
         with self.lock:
-            ct = state.ct(vmid)
             if ct.status != "running" or not ct.guest:
                 return set()
             with self.mounted(ct, save=False) as model:
