@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from felhom_provider.sim.guest import SimGuestHooks
 from felhom_provider.sim.server import SimServer
 from tests.sim_guest.nodeshell_client import NodeShellClient
 from tests.sim_guest.runbook import build_golden, ok, restore, start
@@ -61,6 +62,7 @@ def test_pct_exec_never_takes_the_state_mutex_inside_the_hooks_lock(
     held = threading.local()
     violations: list[str] = []
     state, hooks = guest_sim.state, guest_sim.state.hooks
+    assert isinstance(hooks, SimGuestHooks)
     state.mutex = _Tracked(state.mutex, held, "state", violations)  # type: ignore[assignment]
     hooks.lock = _Tracked(hooks.lock, held, "hooks", violations)  # type: ignore[assignment]
 
