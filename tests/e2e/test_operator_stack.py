@@ -164,7 +164,7 @@ def test_the_customer_key_logs_in_and_a_removed_key_no_longer_does(run: Run) -> 
 
 def test_the_guest_survives_a_node_reboot(run: Run) -> None:
     web = run.guests()["op-web"]
-    answer = run.sim.client._call("POST", "/_sim/node/reboot")
+    answer = run.sim.admin._call("POST", "/_sim/node/reboot")
     run.sim.client.wait_task(str(answer["upid"]), 120)
     status = run.sim.client.status(web["vmid"])
     assert status["status"] == "running"

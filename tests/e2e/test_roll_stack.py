@@ -165,7 +165,7 @@ def test_a_golden_bump_rolls_every_guest_in_one_up_keeping_identity_and_data(run
 def test_broken_docker_puts_the_first_guest_back_and_leaves_the_others(run: Run) -> None:
     before, old_archive = run.guests(), golden_archive(run)
     broken = golden_only(run, 3)
-    run.sim.client._call("POST", "/_sim/archives/docker-broken", None, {"volume": broken})
+    run.sim.admin._call("POST", "/_sim/archives/docker-broken", None, {"volume": broken})
     volumes = {g["vmid"]: on_one_rootfs(run, g["vmid"]) for g in before.values()}
     up = run.pulumi("up", "--yes", check=False)
     text = up.stdout + up.stderr
@@ -202,12 +202,12 @@ def golden_urn(run: Run) -> str:
 
 def add_delay(run: Run, method: str, path: str, delay: float) -> int:
     params = {"method": method, "path": path, "action": "delay", "delay": delay, "times": 1}
-    answer = run.sim.client._call("POST", "/_sim/faults/http", None, params)
+    answer = run.sim.admin._call("POST", "/_sim/faults/http", None, params)
     return int(answer["id"])
 
 
 def fault_hits(run: Run, fault_id: int) -> int:
-    faults = run.sim.client._call("GET", "/_sim/faults", None, None)
+    faults = run.sim.admin._call("GET", "/_sim/faults", None, None)
     found = [f for f in faults.get("http", []) if int(f["id"]) == fault_id]
     return int(found[0]["hits"]) if found else 1
 

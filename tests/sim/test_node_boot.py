@@ -85,7 +85,7 @@ def test_reboot_starts_onboot_guests_in_order_with_up_delays(
 def test_reboot_control_endpoint_and_failed_start(sim: SimServer) -> None:
     root = _fleet(sim)
     sim.add_task_fault("vzstart", "startup for container '505' failed", vmid=505)
-    token = sim.endpoint["tokens"]["agent"]
+    token = sim.endpoint["tokens"]["admin"]  # the control API answers the admin token only
     res = requests.post(
         sim.endpoint["api_url"] + "/api2/json/_sim/node/reboot",
         headers={"Authorization": f"PVEAPIToken={token['id']}={token['secret']}"},

@@ -141,5 +141,5 @@ def test_docker_broken_archive_variant(
 
 
 def _auth(sim: SimServer) -> dict[str, str]:
-    token = sim.endpoint["tokens"]["agent"]
+    token = sim.endpoint["tokens"]["admin"]  # the control API answers the admin token only
     return {"Authorization": f"PVEAPIToken={token['id']}={token['secret']}"}
