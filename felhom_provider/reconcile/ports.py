@@ -112,6 +112,7 @@ class GoldenApi(PveApi, Protocol):
 
     def task_log(self, upid: Any, start: int = 0, limit: int = 50) -> list[dict[str, Any]]: ...
 
+
 class RollApi(GoldenApi, Protocol):
     """The extra PVE client methods a golden roll-out calls (issue 11)."""
 
