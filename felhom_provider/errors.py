@@ -5,7 +5,7 @@ proxmoxer/requests errors into these classes in one place (``felhom_provider.pve
 so that callers decide on retry and rollback by type, never by parsing text.
 
 Messages name the resource, the step and PVE's own message; they never contain secrets
-(``felhom_provider.guest.shell.mask`` is applied to anything that may carry one).
+(``felhom_provider.secrets.mask`` is applied to anything that may carry one).
 """
 
 from __future__ import annotations

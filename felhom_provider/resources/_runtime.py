@@ -15,12 +15,11 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from felhom_provider.errors import ConfigError, FelhomError
-from felhom_provider.guest.shell import mask as mask_secrets
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState, GuestSpec, GuestState
 from felhom_provider.resources._engine_log import engine_log, resource_urn
+from felhom_provider.secrets import mask
 from felhom_provider.settings import ConfigGetter, ProviderSettings, parse_settings
 
-MASK = "********"
 #: The resources' type tokens (``Resource`` subclasses with module="felhom").
 TYPE_TOKENS = {
     "guest": "pulumi-python:dynamic/felhom:Guest",
@@ -119,7 +118,7 @@ class LiveRuntime:
     def mask(self, text: str) -> str:
         """``text`` with the token secret replaced in every form it may take (as it is,
         stripped, ``repr``/JSON-escaped, URL-encoded), wherever the text came from."""
-        return mask_secrets(text, [self.settings.pve.token_secret.reveal()], MASK)
+        return mask(text, [self.settings.pve.token_secret])
 
     def _client(self, node: str) -> Any:
         # Imported here: the client stack is only needed once a CRUD call runs.
