@@ -5,26 +5,51 @@ proxmoxer/requests errors into these classes in one place (``felhom_provider.pve
 so that callers decide on retry and rollback by type, never by parsing text.
 
 Messages name the resource, the step and PVE's own message; they never contain secrets
-(``felhom_provider.guest.shell.mask`` is applied to anything that may carry one).
+(``felhom_provider.secrets.mask`` is applied to anything that may carry one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
+
+
+class JournalView(Protocol):
+    """What an error exposes of the journal of the run it failed
+    (``felhom_provider.reconcile.journal.Journal``; a Protocol so this module stays a leaf of
+    the import graph)."""
+
+    def steps(self) -> list[str]:
+        """The step names in order."""
+        ...
+
+    def leftovers(self) -> list[str]:
+        """What a failed or missing undo left behind."""
+        ...
+
+    def render(self) -> str:
+        """A short multi-line summary."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        ...
 
 
 class FelhomError(Exception):
     """Base of every error this project raises.
 
     ``context`` carries structured facts (guest name, VMID, node, step, UPID) that are
-    rendered after the message, so logs and Pulumi's error output show them.
+    rendered after the message, so logs and Pulumi's error output show them. ``journal`` is
+    the journal of the engine run that failed (set by the engine when it gives up, ``None``
+    for errors raised outside a run).
     """
 
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message)
         self.message = message
         self.context: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
+        self.journal: JournalView | None = None
 
     def __str__(self) -> str:
         if not self.context:

@@ -15,8 +15,7 @@ from typing import Any, Literal
 import pulumi
 
 from felhom_provider.errors import ConfigError
-from felhom_provider.resources._guest_check import check_guest
-from felhom_provider.resources._validate import Checker
+from felhom_provider.resources import Checker, check_guest
 from felhom_provider.resources.golden_image import (
     GOLDEN_EXPORT,
     GoldenImage,

@@ -156,7 +156,7 @@ def main() -> None:
     """Run the SDK's dynamic-provider server with the stack's width (never returns)."""
     install_wider_pool()
     # run_name "__main__" keeps the SDK module's own view of itself (and the engine-address
-    # check in resources/_engine_log.py, which looks for pulumi.dynamic.__main__).
+    # check in provider_process/engine_log.py, which looks for pulumi.dynamic.__main__).
     runpy.run_module("pulumi.dynamic", run_name="__main__", alter_sys=True)
 
 

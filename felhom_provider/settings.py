@@ -7,7 +7,8 @@ their namespace (``felhom:pve``), secrets arrive unwrapped and every value is a 
 
 Nothing here is pickled into state: the provider builds a ``ProviderSettings`` in
 ``configure()`` and keeps it outside its pickled ``__dict__``. The token secret is held in a
-``Secret`` that never shows in ``repr``/``str``, so settings can be logged safely.
+``felhom_provider.secrets.Secret`` that never shows in ``repr``/``str``, so settings can be
+logged safely.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from felhom_provider.errors import ConfigError
 from felhom_provider.pve.endpoint import check_url
+from felhom_provider.secrets import Secret
 
 NAMESPACE = "felhom"
 KEY_PVE = f"{NAMESPACE}:pve"
@@ -36,38 +38,6 @@ _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 ConfigGetter = Callable[[str], Any]
 """Looks a fully qualified config key up; returns None when it is not set."""
-
-
-class Secret:
-    """A string that never shows itself in ``repr``, ``str`` or f-strings.
-
-    ``reveal()`` is the one way to read it, which keeps the places that hand the
-    secret to a client easy to find.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret value; pass it only to the client that needs it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __reduce__(self) -> Any:
-        # Settings must never reach a pickle (the provider's state is pickled into the stack).
-        raise TypeError("a Secret must not be pickled")
 
 
 @dataclass(frozen=True)

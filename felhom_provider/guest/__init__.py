@@ -2,26 +2,22 @@
 
 from felhom_provider.guest.hostkeys import fingerprint, parse_public_key, probe_host_keys
 from felhom_provider.guest.shell import (
+    Arg,
     ExecResult,
-    GuestShell,
     NodeShell,
-    Secret,
     display_argv,
-    mask,
     quote_argv,
 )
 from felhom_provider.guest.ssh import NodeShellSettings, ParamikoNodeShell
 
 __all__ = [
+    "Arg",
     "ExecResult",
-    "GuestShell",
     "NodeShell",
     "NodeShellSettings",
     "ParamikoNodeShell",
-    "Secret",
     "display_argv",
     "fingerprint",
-    "mask",
     "parse_public_key",
     "probe_host_keys",
     "quote_argv",

@@ -1,87 +1,35 @@
-"""The guest shell contract: ``GuestShell``, ``ExecResult``, argv quoting, secret masking.
+"""The shell contract: the ``NodeShell`` Protocol, ``ExecResult``, argv quoting.
 
 Commands are argv lists from end to end; the one place they become a shell string is
 ``quote_argv`` (``shlex.join``), because the SSH exec channel carries a single command line
 that the node's login shell parses back into exactly that argv. Secrets are ``Secret``
-strings (or listed explicitly) and are replaced by ``***`` in anything that reaches a log,
-the journal or an exception.
+arguments (or listed explicitly) and are masked (``felhom_provider.secrets.mask``) in
+anything that reaches a log, the journal or an exception.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
-from urllib.parse import quote, quote_plus
 
 from felhom_provider.errors import GuestCommandError
+from felhom_provider.secrets import Secret, mask, reveal
 
-MASK = "***"
-# Shorter "secrets" would mask ordinary words ("1", "on") all over the output.
-_MIN_SECRET_LEN = 4
 _TAIL_CHARS = 2000
 
-
-class Secret(str):
-    """A ``str`` whose ``repr`` hides the value; shells mask it in logs and errors.
-
-    It behaves as the real value wherever a string is needed (argv, stdin), so code can
-    pass it along without unwrapping; only rendering for humans is masked.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-
-def secret_forms(secret: str) -> set[str]:
-    """Every form in which ``secret`` may show up in text: as it is, stripped of surrounding
-    whitespace, and escaped as ``repr`` (str and bytes), JSON and URL-encoding render it.
-
-    A secret pasted from a file often ends in CR/LF; ``http.client`` then refuses the header
-    and its error shows ``b'...secret\\r\\n'``: the stripped form masks that.
-    """
-    forms: set[str] = set()
-    for raw in {secret, secret.strip()}:
-        if not raw:
-            continue
-        forms |= {
-            raw,
-            repr(raw)[1:-1],
-            json.dumps(raw)[1:-1],
-            repr(raw.encode("utf-8", "backslashreplace"))[2:-1],
-            quote(raw, safe=""),
-            quote_plus(raw),
-        }
-    return forms
-
-
-def mask(text: str, secrets: Iterable[str], replacement: str = MASK) -> str:
-    """Replace every form (see ``secret_forms``) of each secret in ``text`` (longest first).
-
-    Secrets shorter than 4 characters are ignored: masking them would garble the text
-    without protecting anything worth a secret.
-    """
-    forms: set[str] = set()
-    for secret in {str(s) for s in secrets if s}:
-        if len(secret) >= _MIN_SECRET_LEN:
-            forms |= secret_forms(secret)
-    out = text
-    for form in sorted(forms, key=len, reverse=True):
-        if len(form) >= _MIN_SECRET_LEN:
-            out = out.replace(form, replacement)
-    return out
+#: A command argument: a plain string, or a ``Secret`` the command line gets revealed and
+#: every rendering of the command gets masked.
+Arg = str | Secret
 
 
 def secrets_in(argv: Iterable[object]) -> list[str]:
     """The ``Secret`` values among ``argv`` (to mask them wherever the command is shown)."""
-    return [str(a) for a in argv if isinstance(a, Secret)]
+    return [a.reveal() for a in argv if isinstance(a, Secret)]
 
 
-def quote_argv(argv: Sequence[str]) -> str:
+def quote_argv(argv: Sequence[Arg]) -> str:
     """The one place argv becomes a shell command line (POSIX ``sh`` quoting).
 
     Raises ``ValueError`` for an empty argv or an argument holding a NUL byte, which no
@@ -89,14 +37,14 @@ def quote_argv(argv: Sequence[str]) -> str:
     """
     if not argv:
         raise ValueError("empty argv")
-    parts = [str(a) for a in argv]
+    parts = [reveal(a) for a in argv]
     for part in parts:
         if "\x00" in part:
             raise ValueError("an argument contains a NUL byte")
     return shlex.join(parts)
 
 
-def display_argv(argv: Sequence[str], secrets: Iterable[str] = ()) -> str:
+def display_argv(argv: Sequence[Arg], secrets: Iterable[str] = ()) -> str:
     """The command line for logs and errors, with secrets masked."""
     return mask(quote_argv(argv), [*secrets, *secrets_in(argv)])
 
@@ -151,28 +99,28 @@ class ExecResult:
 
 
 @runtime_checkable
-class GuestShell(Protocol):
-    """Runs argv inside a guest (``pct exec`` on the node, or the simulator's equivalent)."""
+class NodeShell(Protocol):
+    """The one shell Protocol: runs argv on the PVE node (``run``, as root) or inside a
+    guest (``exec``, ``pct exec`` on the node). Engines, test fakes and
+    ``guest.ssh.ParamikoNodeShell`` all code against it.
+
+    Neither method raises for a non-zero exit (see ``ExecResult.check``); both raise
+    ``CommandTimeoutError`` after ``timeout`` seconds.
+    """
 
     def exec(
         self,
         vmid: int,
-        argv: Sequence[str],
+        argv: Sequence[Arg],
         stdin: bytes | str | None = None,
         timeout: float = 600.0,
     ) -> ExecResult:
-        """Run ``argv`` in guest ``vmid``; never raises for a non-zero exit (see
-        ``ExecResult.check``), raises ``CommandTimeoutError`` after ``timeout`` seconds."""
+        """Run ``argv`` in guest ``vmid``."""
         ...
-
-
-@runtime_checkable
-class NodeShell(GuestShell, Protocol):
-    """A ``GuestShell`` that can also run commands on the PVE node itself (as root)."""
 
     def run(
         self,
-        argv: Sequence[str],
+        argv: Sequence[Arg],
         stdin: bytes | str | None = None,
         timeout: float = 600.0,
     ) -> ExecResult:

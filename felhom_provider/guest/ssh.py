@@ -29,7 +29,8 @@ from felhom_provider.guest.hostkeys import (
     handshake,
     parse_public_key,
 )
-from felhom_provider.guest.shell import ExecResult, display_argv, mask, quote_argv, secrets_in
+from felhom_provider.guest.shell import Arg, ExecResult, display_argv, quote_argv, secrets_in
+from felhom_provider.secrets import Secret, mask, reveal
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,14 @@ class ParamikoNodeShell:
         self,
         settings: NodeShellSettings,
         *,
-        secrets: Iterable[str] = (),
+        secrets: Iterable[str | Secret] = (),
         pkey: paramiko.PKey | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._pinned = parse_public_key(settings.host_key)
         self._pkey = pkey
-        self._secrets = [s for s in secrets if s]
+        self._secrets = [reveal(s) for s in secrets if s]
         if settings.key_passphrase:
             self._secrets.append(settings.key_passphrase)
         self._clock = clock
@@ -161,7 +162,7 @@ class ParamikoNodeShell:
     def exec(
         self,
         vmid: int,
-        argv: Sequence[str],
+        argv: Sequence[Arg],
         stdin: bytes | str | None = None,
         timeout: float | None = None,
     ) -> ExecResult:
@@ -170,7 +171,7 @@ class ParamikoNodeShell:
 
     def run(
         self,
-        argv: Sequence[str],
+        argv: Sequence[Arg],
         stdin: bytes | str | None = None,
         timeout: float | None = None,
     ) -> ExecResult:
@@ -194,7 +195,7 @@ class ParamikoNodeShell:
             channel.close()
         log.debug("node %s$ %s -> exit %s", self.settings.host, shown, code)
         return ExecResult(
-            argv=tuple(str(a) for a in argv),
+            argv=tuple(reveal(a) for a in argv),
             exit_code=code,
             stdout=out.decode("utf-8", "replace"),
             stderr=err.decode("utf-8", "replace"),

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from felhom_provider.errors import ConfigError
 from felhom_provider.pve.tls import normalize_fingerprint
+from felhom_provider.secrets import MASK
 
 # PVE waits up to 10 s for a CT config flock before answering "got timeout"
 # (pve-guest-common AbstractConfig.pm lock_config). A client timeout at or below that turns
@@ -92,7 +93,7 @@ class PveEndpoint:
     def __repr__(self) -> str:
         return (
             f"PveEndpoint(url={self.url!r}, node={self.node!r}, token_id={self.token_id!r}, "
-            f"token_secret='***', tls_fingerprint_sha256={self.tls_fingerprint_sha256!r}, "
+            f"token_secret={MASK!r}, tls_fingerprint_sha256={self.tls_fingerprint_sha256!r}, "
             f"ca_bundle={self.ca_bundle!r}, verify_tls={self.verify_tls!r}, "
             f"timeout_s={self.timeout_s!r})"
         )

@@ -29,10 +29,11 @@ from felhom_provider.reconcile import golden_steps as recipe
 from felhom_provider.reconcile.apply import Applier
 from felhom_provider.reconcile.engine_base import EngineBase
 from felhom_provider.reconcile.hostkeys import check_exec
-from felhom_provider.reconcile.journal import Journal
+from felhom_provider.reconcile.journal import Journal, JournalStatus
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState, owner_of
 from felhom_provider.reconcile.plan import ArchiveFacts, check_archive_config
 from felhom_provider.reconcile.ports import GoldenApi, Progress, ShellLike
+from felhom_provider.reconcile.undo import DeleteVolume, DestroyCT
 
 
 @dataclass
@@ -149,8 +150,8 @@ class GoldenEngine(EngineBase):
         say(f"destroying build CT {vmid}; keeping {archive}")
         applier.destroy(vmid, spec.owner)
         for entry in journal.entries:
-            if entry.undo and entry.undo.get("op") == "destroy":
-                entry.status = "undone"
+            if isinstance(entry.undo, DestroyCT):
+                entry.status = JournalStatus.UNDONE
         say(f"golden archive {archive} ready (MAC {facts.mac}, hostname {facts.hostname})")
         return _state(archive, item, facts, docker_driver=driver, openssh_version=openssh)
 
@@ -189,7 +190,7 @@ class GoldenEngine(EngineBase):
             entry = journal.begin(
                 "create",
                 {"vmid": vmid, "argv": argv},
-                undo={"op": "destroy", "node": spec.node, "vmid": vmid, "owner": spec.owner},
+                undo=DestroyCT(vmid=vmid, node=spec.node, owner=spec.owner),
             )
             say(f"creating build CT {vmid} from {spec.template} (root: keyctl=1 needs root@pam)")
             result = self.shell.run(argv, timeout=self.exec_timeout_s)
@@ -268,12 +269,7 @@ class GoldenEngine(EngineBase):
                 f"vzdump task {upid} of CT {vmid} names no archive on {spec.archive_storage}",
                 vmid=vmid,
             )
-        entry.undo = {
-            "op": "delete_volume",
-            "storage": spec.archive_storage,
-            "volid": archive,
-            "protected": True,
-        }
+        entry.undo = DeleteVolume(storage=spec.archive_storage, volid=archive, protected=True)
         b.journal.done(entry, {"archive": archive, "exitstatus": getattr(result, "exitstatus", "")})
         if not item.get("protected"):
             # vzdump fails its task when it cannot mark the archive, so this only happens

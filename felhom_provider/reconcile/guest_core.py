@@ -25,6 +25,7 @@ from felhom_provider.reconcile.netconf import network_of
 from felhom_provider.reconcile.observe import mac_of, state_from
 from felhom_provider.reconcile.ports import HostKeyProbe, Progress, PveApi, ShellLike
 from felhom_provider.reconcile.provision import Run
+from felhom_provider.reconcile.undo import StopCT
 
 
 class GuestCore(EngineBase):
@@ -96,7 +97,7 @@ class GuestCore(EngineBase):
         run.step = "start"
         if str(self.client.status(vmid).get("status", "")) != "running":
             entry = run.journal.begin(
-                "start", {"vmid": vmid}, undo={"op": "stop", "node": spec.node, "vmid": vmid}
+                "start", {"vmid": vmid}, undo=StopCT(vmid=vmid, node=spec.node)
             )
             say(f"starting CT {vmid}")
             result = applier.run("vzstart", vmid, "start", partial(self.client.start, vmid))

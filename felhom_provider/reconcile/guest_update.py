@@ -41,7 +41,7 @@ class GuestUpdates(GuestCore):
             except FelhomError as exc:
                 exc.context.setdefault("guest", spec.name)
                 exc.context.setdefault("step", run.step)
-                exc.journal = run.journal  # type: ignore[attr-defined]
+                exc.journal = run.journal
                 raise
 
     def _update(self, run: Run, vmid: int, old: GuestState) -> GuestState:

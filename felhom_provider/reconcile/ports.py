@@ -1,35 +1,23 @@
 """The narrow interfaces the engine needs from the PVE client and the guest shell.
 
 The engine codes against these Protocols so unit tests can pass small fakes; the real
-``felhom_provider.pve.PveClient`` and ``felhom_provider.guest`` shells satisfy them.
+``felhom_provider.pve.PveClient`` satisfies them. The shell Protocol is
+``felhom_provider.guest.shell.NodeShell`` (``ShellLike`` here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
+
+from felhom_provider.guest.shell import NodeShell
 
 #: ``probe(host, port, timeout) -> {key_type: "SHA256:…"}`` (guest/hostkeys.py).
 HostKeyProbe = Callable[[str, int, float], dict[str, str]]
 Progress = Callable[[str], None]
-
-
-class ShellLike(Protocol):
-    """A node shell (``felhom_provider.guest.shell.NodeShell``): ``pct exec`` into a guest,
-    or a command on the node itself. Returns an ``ExecResult``; never raises for a non-zero
-    exit."""
-
-    def exec(
-        self,
-        vmid: int,
-        argv: Sequence[str],
-        stdin: bytes | str | None = None,
-        timeout: float = 600.0,
-    ) -> Any: ...
-
-    def run(
-        self, argv: Sequence[str], stdin: bytes | str | None = None, timeout: float = 600.0
-    ) -> Any: ...
+#: The engines' name for the one shell Protocol (``guest.shell.NodeShell``, typed
+#: ``ExecResult``); an alias, not a second Protocol.
+ShellLike = NodeShell
 
 
 class PveApi(Protocol):

@@ -28,6 +28,7 @@ from felhom_provider.reconcile.model import GuestSpec, owner_of, owner_tag
 from felhom_provider.reconcile.plan import ArchiveFacts, plan_restore
 from felhom_provider.reconcile.ports import Progress
 from felhom_provider.reconcile.readback import verify_readback
+from felhom_provider.reconcile.undo import DestroyCT
 
 # Keys of the restore call that are not config overrides.
 _CALL_KEYS = ("vmid", "ostemplate", "restore")
@@ -44,9 +45,9 @@ class Run:
     vmid: int | None = None
     facts: ArchiveFacts | None = None
 
-    def destroy_undo(self, vmid: int) -> dict[str, Any]:
+    def destroy_undo(self, vmid: int) -> DestroyCT:
         """The undo that compensates a CT this run made or adopted."""
-        return {"op": "destroy", "node": self.spec.node, "vmid": vmid, "owner": self.spec.owner}
+        return DestroyCT(vmid=vmid, node=self.spec.node, owner=self.spec.owner)
 
 
 def config_or_none(applier: Applier, vmid: int) -> dict[str, Any] | None:

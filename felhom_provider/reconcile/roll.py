@@ -42,6 +42,7 @@ from felhom_provider.errors import (
 from felhom_provider.pve.props import as_bool
 from felhom_provider.reconcile import locks
 from felhom_provider.reconcile.apply import lease_of, poll_until
+from felhom_provider.reconcile.compensate import attach
 from felhom_provider.reconcile.engine_base import EngineBase
 from felhom_provider.reconcile.hostkeys import HostKeys, VerifiedKeys
 from felhom_provider.reconcile.journal import Journal
@@ -473,7 +474,7 @@ class RollEngine(EngineBase):
                 vmid=run.vmid,
                 step=failed_step,
             )
-            err.journal = run.ops.journal  # type: ignore[attr-defined]
+            err.journal = run.ops.journal
             raise err from exc
         run.say(f"rolled back: {done}")
         if isinstance(exc, FelhomError):
@@ -481,7 +482,7 @@ class RollEngine(EngineBase):
             exc.context.setdefault("vmid", run.vmid)
             exc.context["step"] = failed_step
             exc.context["rolled_back"] = done
-        exc.journal = run.ops.journal  # type: ignore[attr-defined]
+        attach(exc, run.ops.journal)
 
     def resume(self, run: _Roll) -> str | None:
         """Finish (after the commit point) or roll back (before it) a killed run's roll."""

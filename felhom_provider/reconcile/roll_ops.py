@@ -27,6 +27,14 @@ from felhom_provider.reconcile.roll_plan import (
     holder_owner,
     is_roll_backup,
 )
+from felhom_provider.reconcile.undo import (
+    DeleteVolume,
+    DestroyHolder,
+    MoveVolume,
+    SetProtection,
+    StartCT,
+    StopCT,
+)
 
 
 class RollOps:
@@ -105,7 +113,7 @@ class RollOps:
                         entry = self.journal.begin(
                             "holder",
                             {"vmid": vmid, "archive": archive},
-                            undo={"op": "destroy-holder", "vmid": vmid},
+                            undo=DestroyHolder(vmid=vmid),
                         )
                         self.say(f"restoring holder CT {vmid} from {archive} (stopped, protected)")
                         try:
@@ -151,7 +159,7 @@ class RollOps:
         entry = self.journal.begin(
             "move-volume",
             {"from": src, "to": dst, "volume": key},
-            undo={"op": "move-volume", "from": dst, "to": src, "volume": key},
+            undo=MoveVolume(src=dst, dst=src, volume=key),
         )
         self.say(f"moving {key} from CT {src} to CT {dst} (move_volume, no copy)")
         send = partial(self.client.move_volume_to, src, key, dst, key)
@@ -168,7 +176,7 @@ class RollOps:
         if not found:
             raise PveError(f"vzdump of CT {vmid} left no archive", vmid=vmid, step="backup")
         volid = found[-1]
-        entry.undo = {"op": "delete_volume", "storage": storage, "volid": volid}
+        entry.undo = DeleteVolume(storage=storage, volid=volid)
         self.journal.done(entry, {"volid": volid})
         return volid
 
@@ -189,7 +197,7 @@ class RollOps:
         entry = self.journal.begin(
             "protection-on" if on else "protection-off",
             {"vmid": vmid},
-            undo={"op": "protection", "vmid": vmid, "on": not on} if undo else None,
+            undo=SetProtection(vmid=vmid, on=not on) if undo else None,
         )
         self.client.put_config(vmid, protection=int(on))
         self.journal.done(entry)
@@ -209,7 +217,7 @@ class RollOps:
 
     def start(self, vmid: int) -> None:
         """Start the CT (journaled; its undo stops it)."""
-        entry = self.journal.begin("start", {"vmid": vmid}, undo={"op": "stop", "vmid": vmid})
+        entry = self.journal.begin("start", {"vmid": vmid}, undo=StopCT(vmid=vmid))
         self.say(f"starting CT {vmid}")
         self.applier.run("vzstart", vmid, f"start CT {vmid}", partial(self.client.start, vmid))
         self.journal.done(entry)
@@ -218,7 +226,7 @@ class RollOps:
         """Shut down cleanly (hard stop when that fails) or stop; a stopped CT is left as is."""
         if not self.running(vmid):
             return
-        entry = self.journal.begin("stop", {"vmid": vmid}, undo={"op": "start", "vmid": vmid})
+        entry = self.journal.begin("stop", {"vmid": vmid}, undo=StartCT(vmid=vmid))
         self.say(f"{'shutting down' if clean else 'stopping'} CT {vmid}")
         try:
             if not clean:

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from felhom_provider.errors import ConfigError
+from felhom_provider.provider_process.engine_log import engine_log, resource_urn
 from felhom_provider.reconcile.model import MountSpec
 from felhom_provider.reconcile.roll_plan import preview_roll
 from felhom_provider.reconcile.rollout import RolloutGate, RolloutSettings, gate
 from felhom_provider.resources._diff import DiffTable, canonical, is_unknown
-from felhom_provider.resources._engine_log import engine_log, resource_urn
 from felhom_provider.resources._runtime import TYPE_TOKENS
 from felhom_provider.settings import NAMESPACE, decode
 from felhom_provider.spec.stack import STACK

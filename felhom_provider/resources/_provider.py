@@ -14,9 +14,9 @@ from typing import Any, ClassVar, TypeVar
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
 from felhom_provider.errors import FelhomError
-from felhom_provider.resources._failure import install_clean_errors
+from felhom_provider.provider_process.failure import install_clean_errors
+from felhom_provider.provider_process.watchdog import start_engine_watchdog
 from felhom_provider.resources._runtime import Runtime, RuntimeHolder, StepLog, progress_for
-from felhom_provider.resources._watchdog import start_engine_watchdog
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CRUD = ("create", "read", "update", "delete")
@@ -74,9 +74,10 @@ class RuntimeProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         """Read the provider settings from the stack config (``felhom:*``); watch the engine."""
         self._holder.configure(req.config.get)
-        # One message per failure instead of a traceback (see _failure; FELHOM_DEBUG=1).
+        # One message per failure instead of a traceback (provider_process.failure;
+        # FELHOM_DEBUG=1 shows it).
         install_clean_errors(self._mask)
-        # A provider process must not outlive a killed `pulumi up` (see _watchdog).
+        # A provider process must not outlive a killed `pulumi up` (provider_process.watchdog).
         start_engine_watchdog()
 
     def _mask(self, text: str) -> str:

@@ -15,16 +15,15 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from felhom_provider.errors import ConfigError, FelhomError
-from felhom_provider.guest.shell import mask as mask_secrets
+from felhom_provider.provider_process.engine_log import engine_log, resource_urn
 from felhom_provider.reconcile.model import GoldenSpec, GoldenState, GuestSpec, GuestState
-from felhom_provider.resources._engine_log import engine_log, resource_urn
+from felhom_provider.secrets import mask
 from felhom_provider.settings import ConfigGetter, ProviderSettings, parse_settings
 
 if TYPE_CHECKING:
     from felhom_provider.reconcile.roll import RollResult
     from felhom_provider.reconcile.rollout import RolloutGate
 
-MASK = "********"
 #: The resources' type tokens (``Resource`` subclasses with module="felhom").
 TYPE_TOKENS = {
     "guest": "pulumi-python:dynamic/felhom:Guest",
@@ -83,12 +82,12 @@ class StepLog:
     """A step logger: one short line per step, secrets masked.
 
     With an owner, lines are shown in ``pulumi up`` against the resource (engine Log RPC,
-    see ``_engine_log``) as *ephemeral* status: the live display shows each step, and the
-    Diagnostics summary keeps only errors, warnings and the one result line that ``finish``
-    sends once the call succeeded. Without an engine, or when sending fails, lines go to
-    stderr (which the CLI shows under the stack) and ``finish`` sends nothing again. Lines
-    start with the resource's name (the engine puts it there), which is dropped when the
-    line is attached to the resource itself.
+    see ``provider_process.engine_log``) as *ephemeral* status: the live display shows each
+    step, and the Diagnostics summary keeps only errors, warnings and the one result line
+    that ``finish`` sends once the call succeeded. Without an engine, or when sending fails,
+    lines go to stderr (which the CLI shows under the stack) and ``finish`` sends nothing
+    again. Lines start with the resource's name (the engine puts it there), which is dropped
+    when the line is attached to the resource itself.
     """
 
     def __init__(self, kind: str, mask: Callable[[str], str], owner: str | None = None) -> None:
@@ -133,7 +132,7 @@ class LiveRuntime:
     def mask(self, text: str) -> str:
         """``text`` with the token secret replaced in every form it may take (as it is,
         stripped, ``repr``/JSON-escaped, URL-encoded), wherever the text came from."""
-        return mask_secrets(text, [self.settings.pve.token_secret.reveal()], MASK)
+        return mask(text, [self.settings.pve.token_secret])
 
     def _client(self, node: str) -> Any:
         # Imported here: the client stack is only needed once a CRUD call runs.

@@ -54,7 +54,7 @@ def test_restore_task_that_fails_leaves_nothing(env: Env) -> None:
     with pytest.raises(TaskFailedError, match="no space left") as info:
         env.engine().create(spec)
     assert info.value.context["guest"] == spec.name and info.value.context["step"] == "restore"
-    assert info.value.journal.steps()[-1] == "restore"  # type: ignore[attr-defined]
+    assert info.value.journal is not None and info.value.journal.steps()[-1] == "restore"
     assert env.cts() == []
 
 

@@ -147,7 +147,7 @@ def test_golden_rollback_destroys_the_build_ct(env: Env) -> None:
     with pytest.raises(TaskFailedError, match="lxc-stop") as info:
         GoldenEngine(env.client, node_shell(env.sim), env.log.append).build(spec)
     assert env.cts() == []
-    assert "create" in info.value.journal.steps()  # type: ignore[attr-defined]
+    assert info.value.journal is not None and "create" in info.value.journal.steps()
 
 
 def test_golden_read_and_delete(env: Env) -> None:

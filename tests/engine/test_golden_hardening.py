@@ -9,6 +9,8 @@ import pytest
 from felhom_provider.errors import FelhomError, TaskFailedError, VerificationError
 from felhom_provider.reconcile import GoldenEngine, GoldenSpec
 from felhom_provider.reconcile.golden_steps import DOCKER_KEY_FINGERPRINT, KEY_CHECK_STEP
+from felhom_provider.reconcile.journal import Journal, JournalStatus
+from felhom_provider.reconcile.undo import DeleteVolume
 from felhom_provider.sim.guest import cmd_gpg
 from tests.engine.conftest import TEMPLATE, Env
 
@@ -53,9 +55,11 @@ def test_a_build_failing_after_vzdump_unprotects_and_deletes_its_archive(env: En
     )
     with pytest.raises(FelhomError) as info:
         _engine(env).build(_spec(env, "failing"))
-    journal = info.value.journal  # type: ignore[attr-defined]
+    journal = info.value.journal
+    assert isinstance(journal, Journal)
     vzdump = next(e for e in journal.entries if e.step == "vzdump")
-    assert vzdump.undo["protected"] is True and vzdump.status == "undone"
+    assert isinstance(vzdump.undo, DeleteVolume) and vzdump.undo.protected
+    assert vzdump.status == JournalStatus.UNDONE
     # Only the new archive went; the protected golden of the session build is untouched.
     assert set(_backups(env)) == before
     assert _backups(env)[env.golden.archive].get("protected") == 1
@@ -73,7 +77,8 @@ def test_a_build_refuses_a_tampered_docker_key(env: Env) -> None:
     assert "expected fingerprint 9DC8 5822 9FC7 DD38 854A  E2D8 8D81 803C 0EBF CD88" in text
     assert "found 5A1B 4C8E 2D7F 9063 1E4B  8C2A F0D9 E3B7 6C25 A41D" in text
     assert info.value.context["step"] == KEY_CHECK_STEP
-    steps = [e.step for e in info.value.journal.entries]  # type: ignore[attr-defined]
+    assert info.value.journal is not None
+    steps = info.value.journal.steps()
     assert "keyring" not in steps and "apt-update-docker" not in steps
     assert set(_backups(env)) == before
     assert not [ct for ct in env.cts() if 9000 <= ct["vmid"] <= 9099]

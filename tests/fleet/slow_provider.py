@@ -36,6 +36,6 @@ class AddressProvider(ResourceProvider):
     """``create`` returns the engine address the provider's own plumbing sees."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from felhom_provider.resources._engine_log import engine_address  # noqa: PLC0415
+        from felhom_provider.provider_process.engine_log import engine_address  # noqa: PLC0415
 
         return CreateResult("address", {"address": engine_address() or ""})

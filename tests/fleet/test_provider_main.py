@@ -94,7 +94,7 @@ def test_provider_main_runs_as_many_as_the_restore_bound_asks() -> None:
 
 def test_provider_main_keeps_the_engine_address_visible() -> None:
     # The engine watchdog and the step log find the engine through the SDK module's
-    # identity (resources/_engine_log.py); running it via runpy must keep that.
+    # identity (provider_process/engine_log.py); running it via runpy must keep that.
     provider = base64.b64encode(dill.dumps(AddressProvider(), recurse=True)).decode()
     with provider_server("felhom_provider.provider_main", {}) as address:
         stub = provider_pb2_grpc.ResourceProviderStub(grpc.insecure_channel(address))

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from felhom_provider.errors import GuestCommandError
-from felhom_provider.guest import ExecResult, GuestShell, Secret, display_argv, mask, quote_argv
+from felhom_provider.guest import ExecResult, NodeShell, display_argv, quote_argv
+from felhom_provider.secrets import MASK, Secret, mask
 
 ARG = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=40)
 
@@ -56,15 +57,20 @@ def test_mask(text, secrets, expected):
 
 @given(ARG.filter(lambda s: len(s) >= 4), st.text(max_size=20), st.text(max_size=20))
 def test_mask_never_leaks(secret, before, after):
-    assert secret not in mask(before + secret + after, [secret]) or secret in "***"
+    assert secret not in mask(before + secret + after, [secret]) or secret in MASK
 
 
-def test_secret_behaves_as_str_but_hides_in_repr():
+def test_secret_argument_is_revealed_on_the_command_line_and_masked_when_shown():
     s = Secret("tok-123456")
-    assert s == "tok-123456"
-    assert f"{s}" == "tok-123456"
-    assert "tok-123456" not in repr(s)
-    assert display_argv(["curl", "-H", s]) == "curl -H ***"
+    assert s.reveal() == "tok-123456" and s == Secret("tok-123456")
+    for text in (repr(s), str(s), f"{s}"):
+        assert "tok-123456" not in text and MASK in text
+    assert quote_argv(["curl", "-H", s]) == "curl -H tok-123456"
+    assert display_argv(["curl", "-H", s]) == f"curl -H {MASK}"
+
+
+def test_mask_takes_secrets_and_plain_strings():
+    assert mask("a tok-123456 b s3cr3t", [Secret("tok-123456"), "s3cr3t"]) == f"a {MASK} b {MASK}"
 
 
 def test_exec_result_check_masks_secrets():
@@ -87,9 +93,13 @@ def test_exec_result_check_uses_label_and_last_stderr_line():
         result.check(what="install docker")
 
 
-def test_guest_shell_protocol_is_structural():
+def test_node_shell_protocol_is_structural():
     class Fake:
         def exec(self, vmid, argv, stdin=None, timeout=600.0):
             return ExecResult(tuple(argv), 0, "", "")
 
-    assert isinstance(Fake(), GuestShell)
+    class Both(Fake):
+        def run(self, argv, stdin=None, timeout=600.0):
+            return ExecResult(tuple(argv), 0, "", "")
+
+    assert isinstance(Both(), NodeShell) and not isinstance(Fake(), NodeShell)

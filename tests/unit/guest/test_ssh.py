@@ -15,7 +15,8 @@ from felhom_provider.errors import (
     GuestCommandError,
     HostKeyError,
 )
-from felhom_provider.guest import NodeShellSettings, ParamikoNodeShell, Secret
+from felhom_provider.guest import NodeShellSettings, ParamikoNodeShell
+from felhom_provider.secrets import Secret
 
 from .sshserver import new_ed25519, public_line, write_private_key
 

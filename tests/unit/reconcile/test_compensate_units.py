@@ -9,7 +9,8 @@ import pytest
 from felhom_provider.errors import FelhomError, NotFoundError, RollbackError
 from felhom_provider.reconcile.apply import Applier
 from felhom_provider.reconcile.compensate import compensate, undo_one
-from felhom_provider.reconcile.journal import Journal, JournalEntry
+from felhom_provider.reconcile.journal import Journal, JournalEntry, JournalStatus
+from felhom_provider.reconcile.undo import DestroyCT, undo_from_dict
 
 from .fakes import FakeClock, FakePve
 
@@ -22,7 +23,9 @@ def applier(pve: FakePve) -> Applier:
 
 
 def entry(undo: dict[str, Any], result: Any = None) -> JournalEntry:
-    return JournalEntry(step="s", action={}, undo=undo, result=result, status="done")
+    return JournalEntry(
+        step="s", action={}, undo=undo_from_dict(undo), result=result, status=JournalStatus.DONE
+    )
 
 
 def test_stop_undo_stops_a_running_ct_and_accepts_a_stopped_or_gone_one() -> None:
@@ -77,15 +80,16 @@ def test_compensate_annotates_the_error_and_lists_leftovers() -> None:
     pve = FakePve()
     pve.cts[5] = {"description": f"felhom-owner={OWNER}\n"}
     journal = Journal(subject="acme")
-    journal.record("restore", {}, result={"upid": "UPID:x"}, undo={"op": "destroy", "vmid": 5})
+    journal.record("restore", {}, result={"upid": "UPID:x"}, undo=DestroyCT(vmid=5))
     lines: list[str] = []
     exc = FelhomError("start failed")
     compensate(journal, applier(pve), owner=OWNER, name="acme", step="start", exc=exc,
                say=lines.append)  # fmt: skip
     assert exc.context == {"guest": "acme", "step": "start", "rolled_back": "destroyed CT 5"}
+    assert exc.journal is journal and journal.entries[0].status is JournalStatus.UNDONE
     assert pve.cts == {} and lines[0].startswith("failed at start: start failed")
     journal = Journal(subject="acme")
-    journal.record("restore", {}, undo={"op": "destroy", "vmid": 9, "node": "pve"})
+    journal.record("restore", {}, undo=DestroyCT(vmid=9, node="pve"))
     pve.cts[9] = {"description": "felhom-owner=someone/else/x\n"}
     exc = FelhomError("start failed")
     with pytest.raises(RollbackError) as err:
@@ -94,3 +98,4 @@ def test_compensate_annotates_the_error_and_lists_leftovers() -> None:
     assert err.value.leftovers[0].startswith("CT 9 on node pve (destroy not done): CT 9 carries")
     assert err.value.cause is exc and err.value.context == {"guest": "acme", "step": "start"}
     assert "rolled_back" not in exc.context and 9 in pve.cts
+    assert err.value.journal is journal and exc.journal is journal

@@ -87,7 +87,8 @@ def test_restore_task_failure_rolls_back_and_attaches_journal() -> None:
     with pytest.raises(TaskFailedError) as info:
         engine(pve).create(spec())
     assert pve.cts == {}
-    journal = info.value.journal  # type: ignore[attr-defined]
+    journal = info.value.journal
+    assert journal is not None
     assert journal.steps()[:2] == ["verify-archive", "restore"]
     assert info.value.context["step"] == "restore"
     assert info.value.context["guest"] == "acme-web"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from felhom_provider.errors import ConfigError
-from felhom_provider.reconcile.journal import Journal, JournalEntry
+from felhom_provider.reconcile.journal import Journal, JournalEntry, JournalStatus
 from felhom_provider.reconcile.model import (
     GoldenSpec,
     GoldenState,
@@ -18,6 +18,7 @@ from felhom_provider.reconcile.model import (
     owner_of,
     owner_tag,
 )
+from felhom_provider.reconcile.undo import DestroyCT, StopCT
 
 
 def _journal() -> Journal:
@@ -25,11 +26,11 @@ def _journal() -> Journal:
     j.record(
         "verify-archive", {"archive": "local:backup/a.tar.zst"}, result={"mac": "BC:24:11:00:00:01"}
     )
-    e = j.begin("restore", {"vmid": 101}, undo={"op": "destroy", "node": "pve", "vmid": 101})
+    e = j.begin("restore", {"vmid": 101}, undo=DestroyCT(vmid=101, node="pve"))
     j.done(e, {"upid": "UPID:pve:1"})
-    s = j.begin("start", {"vmid": 101}, undo={"op": "stop", "node": "pve", "vmid": 101})
+    s = j.begin("start", {"vmid": 101}, undo=StopCT(vmid=101, node="pve"))
     j.failed(s, RuntimeError("start failed"))
-    j.begin("lost", {"vmid": 102}, undo={"op": "destroy", "node": "pve", "vmid": 102})
+    j.begin("lost", {"vmid": 102}, undo=DestroyCT(vmid=102, node="pve"))
     return j
 
 
@@ -37,6 +38,7 @@ def test_journal_round_trips_through_json() -> None:
     j = _journal()
     again = Journal.from_json(j.to_json())
     assert again == j and again.to_dict() == json.loads(j.to_json())
+    assert isinstance(again.entries[1].undo, DestroyCT) and again.entries[2].status == "failed"
 
 
 def test_undo_order_is_newest_first_and_skips_refused_steps() -> None:
@@ -47,15 +49,15 @@ def test_undo_order_is_newest_first_and_skips_refused_steps() -> None:
 
 def test_leftovers_name_what_is_not_undone() -> None:
     j = _journal()
-    j.entries[1].status = "undone"
+    j.entries[1].status = JournalStatus.UNDONE
     assert j.leftovers() == ["CT 102 on node pve (destroy not done)"]
-    j.entries[3].status = "undone"
+    j.entries[3].status = JournalStatus.UNDONE
     assert j.leftovers() == []
 
 
 def test_failed_with_unknown_effect_keeps_undo() -> None:
     j = Journal("x")
-    e = j.begin("restore", {}, undo={"op": "destroy", "vmid": 5, "node": "pve"})
+    e = j.begin("restore", {}, undo=DestroyCT(vmid=5, node="pve"))
     j.failed(e, TimeoutError("lost"), keep_undo=True)
     assert list(j.undo_order()) == [e]
 

@@ -163,7 +163,7 @@ def test_broken_docker_puts_the_old_rootfs_back() -> None:
     assert snapshot(pve, 101) == before
     assert pve.rootfs_files(101)["/etc/os-release"] == "old"
     assert_clean(pve, {101})
-    assert err.journal.steps()[:2] == ["read-identity", "holder"]  # type: ignore[attr-defined]
+    assert err.journal is not None and err.journal.steps()[:2] == ["read-identity", "holder"]
 
 
 def test_failed_restore_over_drops_the_config_and_the_backup_brings_it_back() -> None:

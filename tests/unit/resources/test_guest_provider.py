@@ -10,8 +10,8 @@ import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 
 from felhom_provider.errors import ConfigError, FelhomError, PveError
+from felhom_provider.provider_process.engine_log import engine_log, resource_urn
 from felhom_provider.reconcile import rollout
-from felhom_provider.resources._engine_log import engine_log, resource_urn
 from felhom_provider.resources.guest import FelhomGuestProvider
 from tests.unit.resources._fakes import (
     OWNER,

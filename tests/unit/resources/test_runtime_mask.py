@@ -8,7 +8,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from felhom_provider.errors import FelhomError
-from felhom_provider.resources._runtime import MASK, LiveRuntime, RuntimeHolder, scrubbed
+from felhom_provider.resources._runtime import LiveRuntime, RuntimeHolder, scrubbed
+from felhom_provider.secrets import MASK
 from tests.unit.resources._fakes import SECRET, config
 
 ODD = 'se"cr\\et/+ é%x'  # quotes, backslash, slash, plus, non-ASCII, percent

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from felhom_provider.errors import ConfigError
-from felhom_provider.settings import Secret, parse_settings
+from felhom_provider.secrets import Secret
+from felhom_provider.settings import parse_settings
 from tests.unit.resources._fakes import SECRET, config
 
 FP = ":".join(["AB"] * 32)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from felhom_provider.resources._engine_log import engine_address
+from felhom_provider.provider_process.engine_log import engine_address
 
 # Exit status when the engine vanished (EX_SOFTWARE would mislead; this is EX_UNAVAILABLE).
 ENGINE_GONE_EXIT = 69

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from felhom_provider.resources._watchdog import (
+from felhom_provider.provider_process.watchdog import (
     ENGINE_GONE_EXIT,
     Watchdog,
     engine_reachable,

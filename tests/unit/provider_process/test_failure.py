@@ -15,8 +15,8 @@ from felhom_provider.errors import (
     TaskFailedError,
     TransientPveError,
 )
+from felhom_provider.provider_process.failure import explain, install_clean_errors
 from felhom_provider.resources import _runtime
-from felhom_provider.resources._failure import explain, install_clean_errors
 
 SECRET = "5ec2e7aa-0000-4e1e-b0b0-c0ffee000001"
 
