@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: Home-relative locations the project creates at run time (caches), never reads as input.
 RUNTIME_LOCATIONS = ("~/.cache/felhom", "~/.cache/go-build", "~/go/pkg/mod", "~/.pulumi")
 
-#: The operator's own files that the docs tell them how to write (libpq's password file for
-#: the PostgreSQL state backend); the project never reads them itself.
-OPERATOR_FILES = ("~/.pgpass",)
+#: The operator's own files that the docs tell them how to write (libpq's password file and
+#: the stack passphrase file of a shared state backend); the project never reads them itself.
+OPERATOR_FILES = ("~/.pgpass", "~/.felhom-passphrase")
 
 #: Relative paths that leave the repository on purpose, with the reason. Each entry must
 #: still be present (a stale entry fails, so the list only shrinks).
