@@ -1,0 +1,128 @@
+"""The stack identity with the real Pulumi CLI: markers that survive ``stack rename`` and never
+collide between two backends.
+
+One simulator, two file backends holding a stack of the same project and name. In file
+order: the first preview shows every resource as a create (the id is not known yet); ``up``
+marks the golden archive and the guest with the drawn id; after ``pulumi stack rename`` an
+``up`` is a no-op and the guest is still refreshed and updated under its marker; the second
+backend draws another id and its ``up`` refuses the first backend's guest (same pinned VMID)
+instead of adopting it, touching nothing of it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from felhom_provider.reconcile.model import owner_of
+from tests.e2e.pulumi_cli import PulumiProject, copy_project
+from tests.e2e.test_stack_lifecycle import STACK, Run, Sim, dev_config, make_project
+
+VMID = 4321
+GUEST: dict[str, Any] = {"name": "id-web", "vmid": VMID, "cores": 1, "memory": 512}
+RENAMED = "e2e-renamed"
+
+
+def project_in(base: Path, name: str, pulumi_cli: Path) -> Any:
+    """A factory for a project copy with its own file backend under ``base/name``."""
+
+    def factory(source: Path) -> PulumiProject:
+        workdir = copy_project(source, base / name / "project")
+        state = base / name / "pulumi-state"
+        (state / "backend").mkdir(parents=True)
+        return PulumiProject(workdir=workdir, state_dir=state, bin_dir=pulumi_cli)
+
+    return factory
+
+
+def identity_in(project: PulumiProject) -> str:
+    """The id the stack's ``StackIdentity`` holds in state."""
+    state = json.loads(project.run("stack", "export").stdout)["deployment"]["resources"]
+    return str(next(r["id"] for r in state if r["type"].endswith("felhom:StackIdentity")))
+
+
+@pytest.fixture(scope="module")
+def env(pulumi_cli: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    base = tmp_path_factory.mktemp("identity")
+    sim = Sim(base / "sim")
+    try:
+        config = dev_config(**{"felhom:guests": [GUEST]})
+        first = make_project(project_in(base, "a", pulumi_cli), base / "a" / "src", sim, config)
+        yield {"sim": sim, "base": base, "cli": pulumi_cli, "first": Run(sim, first)}
+    finally:
+        sim.stop()
+
+
+def test_first_preview_shows_creates_while_the_id_is_unknown(env: dict[str, Any]) -> None:
+    run: Run = env["first"]
+    preview = run.pulumi("preview")
+    assert "+ 4 to create" in preview.stdout, preview.stdout
+    assert "felhom:StackIdentity" in preview.stdout and "id-web" in preview.stdout
+    assert run.sim.cts() == []
+
+
+def test_up_marks_the_archive_and_the_guest_with_the_drawn_id(env: dict[str, Any]) -> None:
+    run: Run = env["first"]
+    run.pulumi("up", "--yes")
+    outputs = run.project.outputs()
+    sid = outputs["stackId"]
+    assert re.fullmatch(r"[0-9a-f]{32}", sid) and identity_in(run.project) == sid
+    marker = f"{sid}:felhom/{STACK}/id-web"
+    assert outputs["guests"]["id-web"]["owner"] == marker
+    assert owner_of(run.sim.client.get_config(VMID)) == marker
+    notes = [v.get("notes", "") for v in run.sim.client.storage_content("local")]
+    assert any(f"owner={sid}:felhom/{STACK}/golden" in n for n in notes), notes
+    env["sid"], env["archive"] = sid, outputs["goldenImage"]["archive"]
+
+
+def test_a_renamed_stack_keeps_its_id_and_its_guest(env: dict[str, Any]) -> None:
+    run: Run = env["first"]
+    run.pulumi("stack", "rename", RENAMED)
+    before = run.sim.mutations()
+    again = run.pulumi("up", "--yes")
+    assert "4 unchanged" in again.stdout, again.stdout
+    assert run.sim.mutations() == before
+    assert run.project.outputs()["stackId"] == env["sid"]
+    # Refresh reads the guest under its marker (it would refuse a CT that is not its own).
+    run.pulumi("refresh", "--yes")
+    run.set_guests([{**GUEST, "memory": 1024}])
+    up = run.pulumi("up", "--yes")
+    assert "1 updated" in up.stdout and "replaced" not in up.stdout, up.stdout
+    config = run.sim.client.get_config(VMID)
+    assert int(config["memory"]) == 1024
+    # The marker it was created with: the old stack name, the same id.
+    assert owner_of(config) == f"{env['sid']}:felhom/{STACK}/id-web"
+    assert run.guests()["id-web"]["owner"] == owner_of(config)
+
+
+def test_a_second_backend_never_adopts_the_first_ones_guest(env: dict[str, Any]) -> None:
+    sim: Sim = env["sim"]
+    base: Path = env["base"]
+    # Same project, same stack name, the first one's archive (no second golden build).
+    config = dev_config(**{"felhom:guests": [GUEST], "felhom:golden": {"archive": env["archive"]}})
+    factory = project_in(base, "b", env["cli"])
+    second = Run(sim, make_project(factory, base / "b" / "src", sim, config))
+    theirs = sim.client.get_config(VMID)
+    up = second.pulumi("up", "--yes", check=False)
+    text = up.stdout + up.stderr
+    assert up.returncode != 0, text
+    assert f"{VMID}" in text.split("Diagnostics:", 1)[-1], text
+    other = identity_in(second.project)
+    assert re.fullmatch(r"[0-9a-f]{32}", other) and other != env["sid"]
+    after = sim.client.get_config(VMID)
+    assert after["digest"] == theirs["digest"], "the other backend's guest was touched"
+    assert owner_of(after) == f"{env['sid']}:felhom/{STACK}/id-web"
+    assert [int(c["vmid"]) for c in sim.cts()] == [VMID]
+    second.pulumi("destroy", "--yes")
+    assert sim.client.get_config(VMID)["digest"] == theirs["digest"]
+
+
+def test_destroy_removes_the_first_backends_guest(env: dict[str, Any]) -> None:
+    run: Run = env["first"]
+    run.pulumi("destroy", "--yes")
+    assert run.sim.cts() == [] and run.sim.archives() == []
