@@ -6,7 +6,8 @@ order: the first preview shows every resource as a create (the id is not known y
 marks the golden archive and the guest with the drawn id; after ``pulumi stack rename`` an
 ``up`` is a no-op and the guest is still refreshed and updated under its marker; the second
 backend draws another id and its ``up`` refuses the first backend's guest (same pinned VMID)
-by name instead of adopting it, touching nothing of it.
+by name instead of adopting it, touching nothing of it. A stack made before the identity
+existed keeps every marker (and sees the identity as its one create).
 """
 
 from __future__ import annotations
@@ -130,3 +131,58 @@ def test_destroy_removes_the_first_backends_guest(env: dict[str, Any]) -> None:
     run: Run = env["first"]
     run.pulumi("destroy", "--yes")
     assert run.sim.cts() == [] and run.sim.archives() == []
+
+
+#: The program as it was before the stack identity: markers without an id, no identity.
+LEGACY_MAIN = """
+from dataclasses import replace
+
+import pulumi
+from pulumi.runtime.config import get_config
+
+from felhom_provider.program import load_program_config
+from felhom_provider.resources import FelhomGuest, GoldenImage
+
+cfg = load_program_config(
+    get_config, project=pulumi.get_project(), stack=pulumi.get_stack(), secret_is_set=True
+)
+image = GoldenImage("golden", cfg.golden.build)
+for name, args in cfg.guests:
+    FelhomGuest(name, replace(args, archive=image.archive), pulumi.ResourceOptions(protect=False))
+"""
+
+
+def test_a_stack_made_before_the_identity_keeps_its_markers(
+    pulumi_cli: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    base = tmp_path_factory.mktemp("legacy")
+    sim = Sim(base / "sim")
+    try:
+        config = dev_config(**{"felhom:guests": [GUEST]})
+        project = make_project(project_in(base, "a", pulumi_cli), base / "src", sim, config)
+        run = Run(sim, project)
+        main = project.workdir / "__main__.py"
+        current = main.read_text()
+        main.write_text(LEGACY_MAIN)
+        run.pulumi("up", "--yes")
+        old_marker = f"felhom/{STACK}/id-web"
+        assert owner_of(sim.client.get_config(VMID)) == old_marker
+        main.write_text(current)
+        before = sim.mutations()
+        preview = run.pulumi("preview")
+        assert "+ 1 to create" in preview.stdout and "3 unchanged" in preview.stdout, preview.stdout
+        up = run.pulumi("up", "--yes")
+        assert "1 created" in up.stdout and "3 unchanged" in up.stdout, up.stdout
+        assert sim.mutations() == before, "no guest or image was touched"
+        outputs = run.project.outputs()
+        assert outputs["guests"]["id-web"]["owner"] == old_marker
+        # A guest added now takes the id; the old one keeps the marker it was made with.
+        run.set_guests([GUEST, {"name": "id-new", "cores": 1, "memory": 512}])
+        run.pulumi("up", "--yes")
+        guests = run.guests()
+        assert guests["id-new"]["owner"] == f"{outputs['stackId']}:felhom/{STACK}/id-new"
+        assert owner_of(sim.client.get_config(VMID)) == old_marker
+        run.pulumi("destroy", "--yes")
+        assert sim.cts() == []
+    finally:
+        sim.stop()
