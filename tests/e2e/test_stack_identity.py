@@ -6,7 +6,8 @@ order: the first preview shows every resource as a create (the id is not known y
 marks the golden archive and the guest with the drawn id; after ``pulumi stack rename`` an
 ``up`` is a no-op and the guest is still refreshed and updated under its marker; the second
 backend draws another id and its ``up`` refuses the first backend's guest (same pinned VMID)
-by name instead of adopting it, touching nothing of it. A stack made before the identity
+by name instead of adopting it, touching nothing of it, until the id its error names is set
+as ``felhom:stackId`` (the lost-state recovery). A stack made before the identity
 existed keeps every marker (and sees the identity as its one create).
 """
 
@@ -123,8 +124,34 @@ def test_a_second_backend_never_adopts_the_first_ones_guest(env: dict[str, Any])
     assert after["digest"] == theirs["digest"], "the other backend's guest was touched"
     assert owner_of(after) == f"{env['sid']}:felhom/{STACK}/id-web"
     assert [int(c["vmid"]) for c in sim.cts()] == [VMID]
+    env["second"] = second
+
+
+def test_the_old_id_in_config_recovers_a_lost_state(env: dict[str, Any]) -> None:
+    """The second backend as the first one's lost state: with the id its error named set as
+    ``felhom:stackId``, ``up`` adopts the CT by its marker (no restore, no restart)."""
+    second: Run = env["second"]
+    sim: Sim = env["sim"]
+    restores = sim.audit()["requests"].get("POST /nodes/{node}/lxc", 0)
+    assert restores >= 1, "the first backend's restore is counted under this key"
+    second.project.run("config", "set", "felhom:stackId", env["sid"])
+    second.set_guests([{**GUEST, "memory": 1024}])  # as the first backend left it
+    second.pulumi("up", "--yes")
+    adopted = second.guests()["id-web"]
+    assert adopted["vmid"] == VMID and adopted["state"] == "running"
+    assert adopted["owner"] == f"{env['sid']}:felhom/{STACK}/id-web"
+    assert second.project.outputs()["stackId"] == env["sid"]
+    assert sim.audit()["requests"].get("POST /nodes/{node}/lxc", 0) == restores
+    assert [int(c["vmid"]) for c in sim.cts()] == [VMID]
+    # Hand it back to the first backend: forget it here without touching PVE.
+    urn = next(
+        r["urn"]
+        for r in json.loads(second.pulumi("stack", "export").stdout)["deployment"]["resources"]
+        if r["urn"].endswith("::id-web")
+    )
+    second.pulumi("state", "delete", urn, "--yes")
     second.pulumi("destroy", "--yes")
-    assert sim.client.get_config(VMID)["digest"] == theirs["digest"]
+    assert [int(c["vmid"]) for c in sim.cts()] == [VMID]
 
 
 def test_destroy_removes_the_first_backends_guest(env: dict[str, Any]) -> None:
