@@ -126,7 +126,9 @@ def _refusal(run: Run, vmid: int, status: str, problems: list[str]) -> str:
 
 def _not_ours(spec: GuestSpec, vmid: int, found: str) -> str:
     """Why a pinned VMID that carries another marker is refused, and the ways out."""
-    stack_id, _, _ = found.rpartition(":")
+    # ``<stackId>:<project>/<stack>/<name>``; the id is what precedes the first ``:``.
+    head, sep, _ = found.partition(":")
+    stack_id = head if sep and "/" not in head else ""
     recover = (
         f"; if it is this stack's guest and the stack's state was lost, set "
         f"`felhom:stackId` to {stack_id} and run again"
