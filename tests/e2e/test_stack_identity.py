@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ GUEST: dict[str, Any] = {"name": "id-web", "vmid": VMID, "cores": 1, "memory": 5
 RENAMED = "e2e-renamed"
 
 
-def project_in(base: Path, name: str, pulumi_cli: Path) -> Any:
+def project_in(base: Path, name: str, pulumi_cli: Path) -> Callable[[Path], PulumiProject]:
     """A factory for a project copy with its own file backend under ``base/name``."""
 
     def factory(source: Path) -> PulumiProject:
