@@ -8,6 +8,7 @@ resources; the parsing lives in ``felhom_provider.program``.
 Exports:
     goldenImage  the archive the guests are restored from (and its build facts)
     guests       ``{name: {vmid, node, hostname, mac, ipv4, hostKeys, ...}}``
+    stackId      the stack's id, part of every ownership marker (kept in state)
 """
 
 import pulumi
@@ -35,9 +36,10 @@ def main() -> None:
     except ConfigError as exc:
         # A RunError prints its message without a traceback: the key and the problem.
         raise pulumi.RunError(f"invalid stack config: {exc}") from None
-    golden, guests = declare(config)
-    pulumi.export("goldenImage", golden)
-    pulumi.export("guests", guests)
+    outputs = declare(config)
+    pulumi.export("goldenImage", outputs.golden_image)
+    pulumi.export("guests", outputs.guests)
+    pulumi.export("stackId", outputs.stack_id)
 
 
 main()

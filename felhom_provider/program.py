@@ -2,15 +2,16 @@
 
 ``load_program_config`` validates everything before a resource is declared, so bad config
 fails at preview with a ``ConfigError`` naming the key (``felhom:guests[1].memory``).
-``declare`` creates the resources and returns the two exports; ``__main__.py`` only wires
-the two together. The output schema is documented in ``docs/stack-config.md``.
+``declare`` creates the resources (the stack identity first: every ownership marker carries
+its id) and returns the exports; ``__main__.py`` only wires the two together. The output
+schema is documented in ``docs/stack-config.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pulumi
 
@@ -23,6 +24,7 @@ from felhom_provider.resources.golden_image import (
     check_golden,
 )
 from felhom_provider.resources.guest import FelhomGuest, FelhomGuestArgs
+from felhom_provider.resources.stack_identity import StackIdentity
 from felhom_provider.settings import (
     KEY_TOKEN_SECRET,
     NAMESPACE,
@@ -69,12 +71,17 @@ class ProgramConfig:
     settings: Mapping[str, Any]
 
 
+#: Name of the ``StackIdentity`` resource (its own type, so no guest name collides with it).
+IDENTITY_NAME = "stack"
+
+
 def owner_marker(project: str, stack: str, name: str, stack_id: str | None = None) -> str:
     """The ownership marker ``[<stackId>:]<project>/<stack>/<name>`` (design §2.10).
 
-    The stack id (``felhom:stackId``, random, set once) tells apart two stacks of the same
-    name in two backends; a resource keeps its first marker, so a renamed stack keeps its
-    guests.
+    The stack id (the ``StackIdentity`` resource's, drawn at the first ``up`` and kept in
+    state, or an explicit ``felhom:stackId``) tells apart two stacks of the same name in two
+    backends; a resource keeps its first marker, so a renamed stack keeps its guests. Without
+    an id (validation before the id is known) the marker is the bare path.
     """
     base = f"{project}/{stack}/{name}"
     return f"{stack_id}:{base}" if stack_id else base
@@ -272,12 +279,45 @@ def _guest_export(guest: FelhomGuest) -> pulumi.Output[dict[str, Any]]:
     return _export(guest, _GUEST_EXPORT)
 
 
-def declare(cfg: ProgramConfig) -> tuple[pulumi.Output[Any], dict[str, pulumi.Output[Any]]]:
-    """Declare the golden image (or reference it) and one guest per entry; return exports."""
+class StackOutputs(NamedTuple):
+    """The stack's exports: ``goldenImage``, ``guests`` and ``stackId``."""
+
+    golden_image: pulumi.Output[Any]
+    guests: dict[str, pulumi.Output[Any]]
+    stack_id: pulumi.Output[str]
+
+
+def stack_id_of(cfg: ProgramConfig) -> pulumi.Output[str]:
+    """Declare the stack identity; the id every marker carries.
+
+    An explicit ``felhom:stackId`` wins (the recovery path after a lost state: the old id
+    re-adopts the old guests) and seeds a new identity; otherwise the identity's id, which is
+    unknown until its first ``create``.
+    """
+    configured = cfg.settings.get("stackId")
+    identity = StackIdentity(IDENTITY_NAME, configured)
+    if configured:
+        return pulumi.Output.from_input(str(configured))
+    return identity.stackId
+
+
+def _owned(values: Mapping[str, Any], owner: pulumi.Output[str]) -> dict[str, Any]:
+    """``values`` with the marker that carries the stack id (validated without it)."""
+    return {**values, "owner": owner}
+
+
+def declare(cfg: ProgramConfig) -> StackOutputs:
+    """Declare the stack identity, the golden image (or reference it) and one guest per
+    entry; return the exports."""
+    stack_id = stack_id_of(cfg)
+
+    def owner(name: str) -> pulumi.Output[str]:
+        return stack_id.apply(lambda sid: owner_marker(cfg.project, cfg.stack, name, sid))
+
     golden = cfg.golden
     archive: pulumi.Input[str]
     if golden.kind == "build" and golden.build is not None:
-        image = GoldenImage("golden", golden.build)
+        image = GoldenImage("golden", GoldenImageArgs(_owned(golden.build.values, owner("golden"))))
         archive, golden_export = image.archive, _golden_export(image)
     elif golden.kind == "archive" and golden.archive is not None:
         archive = golden.archive
@@ -293,8 +333,8 @@ def declare(cfg: ProgramConfig) -> tuple[pulumi.Output[Any], dict[str, pulumi.Ou
     for name, args in cfg.guests:
         guest = FelhomGuest(
             name,
-            replace(args, archive=archive),
+            replace(args, values=_owned(args.values, owner(name)), archive=archive),
             pulumi.ResourceOptions(protect=cfg.protect),
         )
         guests[name] = _guest_export(guest)
-    return golden_export, guests
+    return StackOutputs(golden_export, guests, stack_id)

@@ -18,6 +18,7 @@ from felhom_provider.errors import (
     ConnectionLostError,
     FelhomError,
     NotFoundError,
+    OwnershipError,
     VerificationError,
 )
 from felhom_provider.pve.props import split_tags
@@ -68,7 +69,8 @@ def adopt(run: Run, applier: Applier) -> int | None:
     (started by this tool at least once, so it may hold a customer's data, e.g. a guest whose
     state entry was lost) stops the create with an error naming it and how to import or
     remove it. CTs under ``lock: create`` that no thread of this process is restoring may be
-    a killed run's restore still running inside PVE: wait for it to finish, then look.
+    a killed run's restore still running inside PVE: wait for it to finish, then look. A
+    pinned VMID whose CT carries another owner's marker raises ``OwnershipError``.
     """
     spec = run.spec
     tag = owner_tag(spec.owner)
@@ -82,6 +84,10 @@ def adopt(run: Run, applier: Applier) -> int | None:
         config = applier.wait_unlocked(vmid) if pending else config_or_none(applier, vmid)
         if config is not None and owner_of(config) == spec.owner:
             found.append((vmid, config))
+        elif config is not None and vmid == spec.vmid and owner_of(config) is not None:
+            # Another owner's marker (e.g. a same-named stack in another backend): say so
+            # rather than send a restore that PVE answers with "already exists".
+            raise OwnershipError(_not_ours(spec, vmid, str(owner_of(config))), **_ctx(run, vmid))
     golden_mac = run.facts.mac if run.facts else None
     keep: int | None = None
     for vmid, config in sorted(found):
@@ -116,6 +122,23 @@ def _refusal(run: Run, vmid: int, status: str, problems: list[str]) -> str:
         f"To keep it: make the guest's config match it (pin vmid: {vmid}) and run again, and "
         f"it is adopted as it is. To remove it: check its data, then `pct destroy {vmid} "
         "--purge` on the node, and run again"
+    )
+
+
+def _not_ours(spec: GuestSpec, vmid: int, found: str) -> str:
+    """Why a pinned VMID that carries another marker is refused, and the ways out."""
+    # ``<stackId>:<project>/<stack>/<name>``; the id is what precedes the first ``:``.
+    head, sep, _ = found.partition(":")
+    stack_id = head if sep and "/" not in head else ""
+    recover = (
+        f"; if it is this stack's guest and the stack's state was lost, set "
+        f"`felhom:stackId` to {stack_id} and run again"
+        if stack_id
+        else ""
+    )
+    return (
+        f"CT {vmid} (the pinned vmid) is owned by another stack or resource: it carries "
+        f"owner {found!r}, not {spec.owner!r}; not touching it. Pin another vmid{recover}"
     )
 
 

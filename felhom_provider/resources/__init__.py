@@ -1,4 +1,5 @@
-"""The Pulumi dynamic resources: ``FelhomGuest`` and ``GoldenImage``, with their typed args.
+"""The Pulumi dynamic resources: ``FelhomGuest``, ``GoldenImage`` (with their typed args) and
+``StackIdentity``.
 
 Provider classes live here, in an installed module without import-time side effects, so
 that dill pickles them by reference into state (design §5.1).
@@ -12,6 +13,7 @@ from felhom_provider.resources._guest_check import check_guest
 from felhom_provider.resources._validate import Checker
 from felhom_provider.resources.golden_image import GoldenImage, GoldenImageArgs
 from felhom_provider.resources.guest import FelhomGuest, FelhomGuestArgs
+from felhom_provider.resources.stack_identity import StackIdentity
 
 __all__ = [
     "Checker",
@@ -19,5 +21,6 @@ __all__ = [
     "FelhomGuestArgs",
     "GoldenImage",
     "GoldenImageArgs",
+    "StackIdentity",
     "check_guest",
 ]

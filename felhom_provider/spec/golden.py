@@ -54,7 +54,9 @@ GOLDEN = Table(
             "string",
             "ownership marker of the build CT",
             _owner,
-            Change.LIVE,
+            # Set at create, like a guest's: a renamed stack or a stack id added later must
+            # not show the image as changed (the marker only matters while a build runs).
+            Change.FIXED,
             required=True,
             stack=False,
         ),

@@ -51,9 +51,11 @@ STACK = Table(
         Field(
             "stackId",
             "string",
-            "random id set once per stack (e.g. `uuidgen`): part of every ownership marker",
+            "overrides the stack's id (part of every ownership marker), which is otherwise "
+            "drawn at the first `up` and kept in state; set it only to recover a lost state",
             STACK_ID,
             Change.FIXED,
+            default_doc="the `StackIdentity` resource's id",
         ),
         Field(
             "protect",

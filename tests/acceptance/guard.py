@@ -1,11 +1,11 @@
 """Guard rails: the suite touches only CTs and archives that carry its marker in its VMID range.
 
 Each run deploys one stack named ``felhom-acceptance-<8 hex>``. The product writes its
-ownership marker ``felhom-owner=felhom/<stack>/<name>`` into every CT's description (the
-golden build CT included) and ``owner=felhom/<stack>/golden`` into the golden archive's notes
-(design §2.10, §2.13). That is the suite's run marker: :func:`is_suite_owner` recognises any
-run's marker (for the start-up sweep of interrupted runs), :meth:`Guard.owns_ct` this run's or
-any run's within the VMID range.
+ownership marker ``felhom-owner=<stackId>:felhom/<stack>/<name>`` into every CT's description
+(the golden build CT included) and ``owner=<stackId>:felhom/<stack>/golden`` into the golden
+archive's notes (design §2.10, §2.13). That is the suite's run marker: :func:`is_suite_owner`
+recognises any run's marker (for the start-up sweep of interrupted runs), :meth:`Guard.owns_ct`
+this run's or any run's within the VMID range.
 
 Every destructive call the suite makes itself (stop, destroy, delete an archive, a config
 change behind Pulumi's back) goes through :class:`Guard`, which reads the object again right
@@ -28,8 +28,10 @@ from felhom_provider.pve import PveClient
 PROJECT = "felhom"
 STACK_PREFIX = "felhom-acceptance-"
 _OWNER = rf"{PROJECT}/{STACK_PREFIX}[0-9a-f]{{8}}/[A-Za-z0-9_.-]+"
-_CT_MARK = re.compile(rf"^felhom-owner=({_OWNER})$", re.M)
-_ARCHIVE_MARK = re.compile(rf"(?:^|\s)owner=({_OWNER})(?:\s|$)")
+# Markers lead with the stack's id (``<stackId>:``); the run is named by the path after it.
+_STACK_ID = r"(?:[a-z0-9][a-z0-9-]{7,63}:)?"
+_CT_MARK = re.compile(rf"^felhom-owner={_STACK_ID}({_OWNER})$", re.M)
+_ARCHIVE_MARK = re.compile(rf"(?:^|\s)owner={_STACK_ID}({_OWNER})(?:\s|$)")
 
 
 class ForeignObjectError(AssertionError):

@@ -33,14 +33,14 @@ def _digests(suite: Suite) -> dict[int, str]:
 def preview_creates_and_changes_nothing(suite: Suite) -> None:
     """``pulumi preview`` lists the golden image and every guest and sends no change."""
     preview = suite.stack.pulumi("preview")
-    assert f"+ {suite.target.guests + 2} to create" in preview.stdout, preview.stdout
+    assert f"+ {suite.target.guests + 3} to create" in preview.stdout, preview.stdout
     assert suite.guard.suite_cts() == [] and suite.guard.suite_archives() == []
 
 
 def bring_up_golden_and_guests(suite: Suite) -> None:
     """``pulumi up`` builds the golden image and brings every guest up (F1-F3, F5-F7)."""
     up = suite.stack.pulumi("up", "--yes")
-    assert f"{suite.target.guests + 2} created" in up.stdout, up.stdout
+    assert f"{suite.target.guests + 3} created" in up.stdout, up.stdout
     outputs = suite.stack.outputs()
     golden, guests = outputs["goldenImage"], outputs["guests"]
     plan = suite.stack.plan
@@ -67,7 +67,7 @@ def second_up_changes_nothing(suite: Suite) -> None:
     """A second ``pulumi up`` reports every resource unchanged and changes no CT."""
     before = _digests(suite)
     up = suite.stack.pulumi("up", "--yes")
-    assert f"{suite.target.guests + 2} unchanged" in up.stdout, up.stdout
+    assert f"{suite.target.guests + 3} unchanged" in up.stdout, up.stdout
     assert _digests(suite) == before
 
 

@@ -72,10 +72,12 @@ def test_one_up_converges_under_transient_faults(
         cts = sim.cts()
         owners = Counter(owner_of({"description": sim.client.get_config(c["vmid"]).get(
             "description")}) for c in cts)  # fmt: skip
-        assert owners == Counter(f"felhom/{STACK}/fleet-{i}" for i in range(GOOD)), owners
+        state = json.loads(project.run("stack", "export").stdout)
+        sid = next(r["id"] for r in state["deployment"]["resources"]
+                   if r["type"].endswith(":StackIdentity"))  # fmt: skip
+        assert owners == Counter(f"{sid}:felhom/{STACK}/fleet-{i}" for i in range(GOOD)), owners
         assert all(c.get("status") == "running" and not c.get("lock") for c in cts), cts
         assert BAD_VMID not in {int(c["vmid"]) for c in cts}, "the failed guest was not removed"
-        state = json.loads(project.run("stack", "export").stdout)
         types = Counter(r["type"].rsplit(":", 1)[-1] for r in state["deployment"]["resources"])
         assert types["Guest"] == GOOD and types["GoldenImage"] == 1, types
         rules = sim.admin._call("GET", "/_sim/faults")["http"]

@@ -209,7 +209,7 @@ def test_import_adopts_a_hand_made_ct_and_the_next_up_is_a_no_op(run: Run) -> No
     assert OPERATOR in str(text)
     before = run.sim.mutations()
     again = run.pulumi("up", "--yes")
-    assert "4 unchanged" in again.stdout, again.stdout
+    assert "5 unchanged" in again.stdout, again.stdout
     assert run.sim.mutations() == before
 
 

@@ -172,7 +172,7 @@ def run(pulumi_cli: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def test_preview_lists_creates_and_sends_no_mutation(run: Run) -> None:
     before = run.sim.mutations()
     preview = run.pulumi("preview")
-    assert "+ 5 to create" in preview.stdout
+    assert "+ 6 to create" in preview.stdout
     for name in ("golden", "acme-web", "acme-api", "acme-db"):
         assert name in preview.stdout
     assert run.sim.mutations() == before
@@ -181,7 +181,7 @@ def test_preview_lists_creates_and_sends_no_mutation(run: Run) -> None:
 
 def test_up_creates_golden_image_and_three_distinct_guests(run: Run) -> None:
     up = run.pulumi("up", "--yes")
-    assert "5 created" in up.stdout
+    assert "6 created" in up.stdout
     # The step log shows against each resource, not only under the stack.
     assert "felhom:Guest acme-web creating" in up.stdout and "restoring CT" in up.stdout
     outputs = run.project.outputs()
@@ -199,7 +199,7 @@ def test_up_creates_golden_image_and_three_distinct_guests(run: Run) -> None:
 def test_second_up_changes_nothing(run: Run) -> None:
     before = run.sim.mutations()
     second = run.pulumi("up", "--yes")
-    assert "5 unchanged" in second.stdout
+    assert "6 unchanged" in second.stdout
     assert run.sim.mutations() == before
 
 

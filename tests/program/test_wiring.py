@@ -18,6 +18,8 @@ from tests.program._config import SECRET, stack_config
 REPO = Path(__file__).resolve().parents[2]
 GUEST_TYPE = "pulumi-python:dynamic/felhom:Guest"
 GOLDEN_TYPE = "pulumi-python:dynamic/felhom:GoldenImage"
+IDENTITY_TYPE = "pulumi-python:dynamic/felhom:StackIdentity"
+STACK_ID = "0123456789abcdef0123456789abcdef"
 ARCHIVE = "local:backup/vzdump-lxc-9100-2026_06_09-20_41_10.tar.zst"
 
 
@@ -30,6 +32,9 @@ class Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.registered.append(args)
         inputs = dict(args.inputs)
+        if args.typ == IDENTITY_TYPE:
+            stack_id = inputs.get("initial") or STACK_ID
+            return stack_id, {"stackId": stack_id}
         if args.typ == GOLDEN_TYPE:
             return ARCHIVE, {**inputs, "archive": ARCHIVE, "goldenMac": "BC:24:11:63:43:F4"}
         if args.typ == GUEST_TYPE:
@@ -85,14 +90,20 @@ def load(**overrides: Any):
 
 
 def test_build_declares_golden_and_one_guest_each(mocks: Mocks) -> None:
-    golden, guests = declare(load())
-    exported = resolve({"golden": golden, "guests": guests})
+    golden, guests, stack_id = declare(load())
+    exported = resolve({"golden": golden, "guests": guests, "stackId": stack_id})
     types = [a.typ for a in mocks.registered]
     assert types.count(GOLDEN_TYPE) == 1 and types.count(GUEST_TYPE) == 3
+    assert types.count(IDENTITY_TYPE) == 1
     guest_inputs = {a.name: a.inputs for a in mocks.registered if a.typ == GUEST_TYPE}
     web = guest_inputs["acme-web"]
     assert web["archive"] == ARCHIVE, "guests take the golden image's archive output"
-    assert web["owner"] == "felhom/dev/acme-web"
+    # Every marker carries the id the stack identity drew (the identity comes first).
+    assert exported["stackId"] == STACK_ID
+    assert web["owner"] == f"{STACK_ID}:felhom/dev/acme-web"
+    golden_inputs = next(a.inputs for a in mocks.registered if a.typ == GOLDEN_TYPE)
+    assert golden_inputs["owner"] == f"{STACK_ID}:felhom/dev/golden"
+    assert exported["guests"]["acme-web"]["owner"] == web["owner"]
     assert web["mounts"] == [{"storage": "local-lvm", "sizeGiB": 1, "path": "/mnt/data"}]
     assert "__provider" in web
     assert guest_inputs["acme-ci"]["vmid"] == 4242
@@ -145,13 +156,13 @@ def test_guests_are_protected_by_default_and_the_switch_turns_it_off(mocks: Mock
 
 
 def test_archive_by_volid_declares_no_golden_image(mocks: Mocks) -> None:
-    golden, _ = declare(load(**{"felhom:golden": {"archive": ARCHIVE}}))
+    golden, _, _ = declare(load(**{"felhom:golden": {"archive": ARCHIVE}}))
     assert resolve(golden) == {"source": "archive", "archive": ARCHIVE}
     assert GOLDEN_TYPE not in [a.typ for a in mocks.registered]
 
 
 def test_archive_from_another_stack(mocks: Mocks) -> None:
-    golden, _ = declare(load(**{"felhom:golden": {"fromStack": "org/felhom/golden"}}))
+    golden, _, _ = declare(load(**{"felhom:golden": {"fromStack": "org/felhom/golden"}}))
     exported = resolve(golden)
     assert exported == {
         "source": "stack",
@@ -160,6 +171,16 @@ def test_archive_from_another_stack(mocks: Mocks) -> None:
     }
     guest_inputs = [a.inputs for a in mocks.registered if a.typ == GUEST_TYPE]
     assert {g["archive"] for g in guest_inputs} == {"local:backup/ref"}
+
+
+def test_an_explicit_stack_id_wins_and_seeds_the_identity(mocks: Mocks) -> None:
+    explicit = "3f6c1e2a-9b7d-4c1e"
+    _, guests, stack_id = declare(load(**{"felhom:stackId": explicit}))
+    exported = resolve({"guests": guests, "stackId": stack_id})
+    assert exported["stackId"] == explicit
+    assert exported["guests"]["acme-db"]["owner"] == f"{explicit}:felhom/dev/acme-db"
+    identity = next(a for a in mocks.registered if a.typ == IDENTITY_TYPE)
+    assert identity.name == "stack" and identity.inputs["initial"] == explicit
 
 
 def test_main_rejects_bad_config_naming_the_key(mocks: Mocks) -> None:
@@ -184,4 +205,5 @@ def test_main_declares_the_stack(mocks: Mocks) -> None:
         runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
 
     run()
-    assert [a.typ for a in mocks.registered].count(GUEST_TYPE) == 3
+    types = [a.typ for a in mocks.registered]
+    assert types.count(GUEST_TYPE) == 3 and types.count(IDENTITY_TYPE) == 1
