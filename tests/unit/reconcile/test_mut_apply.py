@@ -26,6 +26,7 @@ from felhom_provider.reconcile.apply import (
     TASK_CLOCK_SKEW_S,
     Applier,
     effect_of,
+    lease_of,
     poll_until,
     upid_of,
 )
@@ -455,3 +456,78 @@ def test_poll_until_raises_permanent_errors() -> None:
     with pytest.raises(PermanentPveError):
         poll_until(clock, clock.sleep, 4.0, 2.0, probe)
     assert clock.now == 0.0
+
+
+# --- second pass: survivors of the first measurement ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "exists", "running", "seen"),
+    [
+        ("vzrestore", True, False, True), ("vzrestore", False, False, False),
+        ("vzcreate", True, False, True), ("vzcreate", False, False, False),
+        ("vzstart", True, True, True), ("vzstart", True, False, False),
+        ("vzstop", True, False, True), ("vzstop", True, True, False),
+        ("vzshutdown", True, False, True), ("vzshutdown", True, True, False),
+        ("vzshutdown", False, False, False),
+        ("vzdestroy", False, False, True), ("vzdestroy", True, False, False),
+    ],
+)  # fmt: skip
+def test_effect_of_each_kind(kind: str, exists: bool, running: bool, seen: bool) -> None:
+    pve = FakePve()
+    if exists:
+        pve.cts[5] = {}
+    if running:
+        pve.running.add(5)
+    effect = effect_of(pve, kind, 5)
+    assert effect is not None and effect() is seen
+
+
+def test_recover_reads_at_least_five_times_by_default() -> None:
+    pve = Recording()
+    app, _, _ = _applier(pve, lock_window_s=0.0)
+    assert app.recover(ConnectionLostError("x"), "vzstart", 5) is None
+    assert len(pve.since) == 5
+
+
+def test_mark_started_tries_four_times_by_default_and_sends_the_digest() -> None:
+    class Refuses(FakePve):
+        digests: list[Any] = []
+
+        def put_config(self, vmid: int, params: Any = None, delete: Any = (),
+                       digest: str | None = None, **options: Any) -> None:  # fmt: skip
+            self.digests.append(digest)
+            raise PermanentPveError("detected modified configuration")
+
+    pve = Refuses()
+    pve.cts[5] = {"description": f"{NEVER_STARTED}\n"}
+    app, _, _ = _applier(pve)
+    with pytest.raises(PermanentPveError):
+        app.mark_started(5)
+    assert pve.digests == [pve.get_config(5)["digest"]] * 4
+
+
+def test_mark_started_without_a_description_changes_nothing() -> None:
+    pve = FakePve()
+    pve.cts[5] = {"hostname": "h"}
+    app, _, _ = _applier(pve)
+    app.mark_started(5)
+    assert pve.mutating() == []
+
+
+def test_run_names_the_task_it_waits_for() -> None:
+    pve = FakePve()
+    pve.cts[5] = {}
+    app, _, lines = _applier(pve)
+    app.run("vzstart", 5, "start CT 5", lambda: pve.start(5))
+    assert lines == [f"start CT 5: waiting for task {next(iter(pve.tasks))}"]
+
+
+def test_lease_skips_other_nics_by_either_mac_field() -> None:
+    mac = "BC:24:11:00:00:10"
+    ifaces = [
+        {"name": "eth0", "hardware-address": "BC:24:11:00:00:99", "inet": "10.0.0.1/24"},
+        {"name": "eth1", "hwaddr": mac.lower(), "inet": "10.0.0.2/24"},
+    ]
+    assert lease_of(ifaces, mac) == "10.0.0.2"
+    assert lease_of(ifaces[:1], mac) is None
