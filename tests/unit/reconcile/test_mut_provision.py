@@ -311,3 +311,52 @@ def test_a_ct_of_someone_else_is_not_a_candidate_even_when_tagged() -> None:
     run, app, _ = _run(pve)
     assert adopt(run, app) is None
     assert vmid in pve.cts and run.journal.entries == []
+
+
+def test_the_post_holds_a_restore_slot_and_the_allocation_lock_of_its_node() -> None:
+    seen: dict[str, Any] = {}
+
+    class Watch(FakePve):
+        run: Run | None = None
+
+        def next_vmid(self, hint: int | None = None) -> int:
+            assert self.run is not None
+            seen["step"] = self.run.step
+            return super().next_vmid(hint)
+
+        def restore_lxc(self, vmid: int, archive: str, overrides: Any) -> str:
+            slot = locks.restore_slots(self.node, 1)
+            if seen.setdefault("slot_free", slot.acquire(blocking=False)):
+                slot.release()
+            alloc = locks.allocation_lock(self.node)
+            if seen.setdefault("alloc_free", alloc.acquire(blocking=False)):
+                alloc.release()
+            return super().restore_lxc(vmid, archive, overrides)
+
+    pve = Watch()
+    run, app, lines = _run(pve)
+    pve.run = run
+    restore(run, app, GOLDEN, slots=1, attempts=1)
+    assert seen == {"step": "allocate-vmid", "slot_free": False, "alloc_free": False}
+    assert lines[-1] == f"restore: waiting for task {next(iter(pve.tasks))}"
+    assert locks.restore_slots("pve", 1).acquire(blocking=False)  # released afterwards
+    locks.restore_slots("pve", 1).release()
+
+
+def test_a_task_result_without_exitstatus_is_recorded_as_ok() -> None:
+    class Bare(FakePve):
+        def wait_task(self, upid: str, timeout_s: float, on_progress: Any = None) -> Any:
+            return object()
+
+    pve = Bare()
+    run, app, _ = _run(pve)
+    restore(run, app, GOLDEN, slots=1, attempts=1)
+    assert run.journal.entries[0].result == {"upid": next(iter(pve.tasks)), "exitstatus": "OK"}
+
+
+def test_restore_of_a_spec_without_description_override_still_marks_never_started() -> None:
+    pve = Captures()
+    run, app, _ = _run(pve)
+    restore(run, app, GOLDEN, slots=1, attempts=1)
+    assert pve.sent[0]["description"].endswith(f"\n{NEVER_STARTED}\n")
+    assert pve.sent[0]["description"].startswith(f"felhom-owner={OWNER}\n")
