@@ -251,3 +251,67 @@ def test_observe_in_both_mode_refuses_a_mismatch_and_survives_a_dead_sshd() -> N
         )
     assert keys_for(Shell(), Probe(KEYS, fail_first=9)).observe(7, "10.0.0.9", "both") == KEYS
     assert keys_for(None, Probe(KEYS, fail_first=9)).observe(7, "10.0.0.9", "handshake") == {}
+
+
+# --- second pass: survivors of the first measurement ------------------------------------
+
+
+def test_check_exec_of_a_result_without_stderr() -> None:
+    class NoStderr:
+        exit_code = 2
+
+    with pytest.raises(GuestCommandError) as info:
+        check_exec(NoStderr(), ("x",), 5)
+    assert info.value.stderr == ""
+
+
+def test_read_files_trusts_only_a_zero_exit_and_a_result_without_one() -> None:
+    class Failing:
+        def exec(self, vmid: int, argv: Any, stdin: Any = None, timeout: float = 0) -> Any:
+            return Result(exit_code=1, stdout=PUB_TEXT)
+
+    class NoExitCode:
+        stdout = PUB_TEXT
+
+        def exec(self, vmid: int, argv: Any, stdin: Any = None, timeout: float = 0) -> Any:
+            return self
+
+    assert keys_for(Failing(), None).read_files(7) == {}
+    assert keys_for(NoExitCode(), None).read_files(7) == KEYS
+
+
+def test_both_mode_without_readable_files_takes_the_offered_keys() -> None:
+    shell = Shell(keys_after=1000)
+    hk = keys_for(shell, Probe(KEYS))
+    assert hk.observe(7, "10.0.0.9", "both") == KEYS
+    assert {c[0] for c in shell.calls} == {7}
+
+
+def test_both_mode_reads_this_guests_files_and_names_the_address() -> None:
+    shell = Shell()
+    hk = keys_for(shell, Probe({"ssh-ed25519": "ssh-ed25519 OTHER"}))
+    with pytest.raises(HostKeyError) as info:
+        hk.observe(7, "10.0.0.9", "both")
+    assert "the SSH server at 10.0.0.9 offers" in info.value.message
+    assert info.value.context == {"vmid": 7, "step": "host-keys"}
+    assert {c[0] for c in shell.calls} == {7}
+    shell2 = Shell()
+    hk2 = keys_for(shell2, Probe({"ssh-ed25519": "ssh-ed25519 OTHER"}))
+    with pytest.raises(HostKeyError):
+        hk2.ensure(7, "10.0.0.9", Journal(subject="g"), lambda _l: None, guest="g", mode="both")
+    assert {c[0] for c in shell2.calls} == {7}
+
+
+def test_after_regeneration_the_same_guest_and_address_are_read_again() -> None:
+    probe = Probe({})
+    shell = Shell(keys_after=1000)
+
+    def appear(vmid: int, argv: Any, stdin: Any = None, timeout: float = 600.0) -> Result:
+        if argv[0] == "systemctl":
+            probe.keys = dict(KEYS)
+        return Shell.exec(shell, vmid, argv, stdin, timeout)
+
+    shell.exec = appear  # type: ignore[method-assign]
+    hk = keys_for(shell, probe)
+    assert hk.ensure(7, "10.0.0.9", Journal(subject="g"), lambda _l: None, guest="g").public == KEYS
+    assert {c[0] for c in probe.calls} == {"10.0.0.9"} and {c[0] for c in shell.calls} == {7}

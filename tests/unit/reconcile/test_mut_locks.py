@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 
 from felhom_provider.reconcile import locks
 
 
+def _key() -> str:
+    # The registries are process-wide: a fresh key per call makes each test create its entry.
+    return uuid.uuid4().hex
+
+
 def test_one_reentrant_lock_per_guest() -> None:
-    lock = locks.guest_lock("mut/a/1")
-    assert locks.guest_lock("mut/a/1") is lock
-    assert locks.guest_lock("mut/a/2") is not lock
-    with locks.serialised("mut/a/1"), locks.serialised("mut/a/1"):  # re-entrant
+    key = _key()
+    lock = locks.guest_lock(key)
+    assert isinstance(lock, type(threading.RLock()))
+    assert locks.guest_lock(key) is lock
+    assert locks.guest_lock(_key()) is not lock
+    with locks.serialised(key), locks.serialised(key):  # re-entrant
         held: list[bool] = []
         other = threading.Thread(target=lambda: held.append(lock.acquire(blocking=False)))
         other.start()
@@ -25,9 +33,11 @@ def test_one_reentrant_lock_per_guest() -> None:
 
 @pytest.mark.parametrize("limit", [1, 2, 4])
 def test_restore_slots_bound_concurrent_restores_per_node_and_limit(limit: int) -> None:
-    sem = locks.restore_slots("mut-node", limit)
-    assert locks.restore_slots("mut-node", limit) is sem
-    assert locks.restore_slots("mut-other", limit) is not sem
+    node = _key()
+    sem = locks.restore_slots(node, limit)
+    assert isinstance(sem, threading.BoundedSemaphore)
+    assert locks.restore_slots(node, limit) is sem
+    assert locks.restore_slots(_key(), limit) is not sem
     taken = [sem.acquire(blocking=False) for _ in range(limit + 1)]
     assert taken == [True] * limit + [False]
     for _ in range(limit):
@@ -38,7 +48,8 @@ def test_restore_slots_bound_concurrent_restores_per_node_and_limit(limit: int) 
 
 def test_default_restores_per_node() -> None:
     assert locks.DEFAULT_RESTORES_PER_NODE == 4
-    assert locks.restore_slots("mut-default") is locks.restore_slots("mut-default", 4)
+    node = _key()
+    assert locks.restore_slots(node) is locks.restore_slots(node, 4)
 
 
 @pytest.mark.parametrize("limit", [0, -1])
@@ -48,9 +59,11 @@ def test_restore_slots_refuse_a_limit_below_one(limit: int) -> None:
 
 
 def test_one_allocation_lock_per_node() -> None:
-    lock = locks.allocation_lock("mut-alloc")
-    assert locks.allocation_lock("mut-alloc") is lock
-    assert locks.allocation_lock("mut-alloc-2") is not lock
+    node = _key()
+    lock = locks.allocation_lock(node)
+    assert isinstance(lock, type(threading.Lock()))
+    assert locks.allocation_lock(node) is lock
+    assert locks.allocation_lock(_key()) is not lock
     with lock:
         assert not lock.acquire(blocking=False)  # not re-entrant: one allocation at a time
 

@@ -274,3 +274,32 @@ def test_observed_from_state_rebuilds_net0() -> None:
         state_from(1, "pve", cfg, status="stopped", ipv4=None, host_keys={}, owner=OWNER), "v"
     )
     assert stopped.running is False
+
+
+# --- second pass: survivors of the first measurement ------------------------------------
+
+
+def test_missing_flags_are_problems_in_archive_and_readback() -> None:
+    archive = {k: v for k, v in GOLDEN.items() if k != "unprivileged"}
+    assert check_archive_config(archive).problems == ("archive is not unprivileged: 1",)
+    cfg = _restored()
+    del cfg["unprivileged"]
+    assert verify_readback(spec(), cfg, GOLDEN_MAC) == ["not unprivileged"]
+    bare = check_archive_config({"unprivileged": "1", "features": "nesting=1,keyctl=1"})
+    assert bare.features == "nesting=1,keyctl=1"
+    assert check_archive_config({"unprivileged": "1"}).features == ""
+
+
+def test_readback_without_hwaddr_is_named_exactly() -> None:
+    cfg = _restored(net0="name=eth0,bridge=vmbr0,ip=dhcp,type=veth")
+    assert verify_readback(spec(), cfg, GOLDEN_MAC) == ["net0 has no hwaddr"]
+
+
+def test_readback_checks_every_mount_after_a_missing_one() -> None:
+    mounts = (MountSpec("local-lvm", 1, "/mnt/data"), MountSpec("local-lvm", 2, "/b"))
+    cfg = _restored(mp1="local-lvm:vm-123-disk-2,mp=/c,size=2G")
+    del cfg["mp0"]
+    assert verify_readback(spec(mounts=mounts), cfg, GOLDEN_MAC) == [
+        "mp0 (/mnt/data) missing",
+        "mp1 path '/c' != '/b'",
+    ]

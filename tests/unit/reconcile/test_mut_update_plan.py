@@ -184,8 +184,10 @@ def test_state_path_and_the_running_override(
     status: str, running: bool | None, restart: bool
 ) -> None:
     plan = plan_update(_state(status), spec(hostname="renamed"), running=running)
-    # A state holds only the user's tags, so the plan writes ours back with them.
+    # A state holds only the user's tags, so the plan writes ours back with them; the bridge
+    # is taken as the spec's (a state does not record it), so net0 is left alone.
     assert plan.steps[0].kind == "config" and plan.steps[0].params["hostname"] == "renamed"
+    assert "net0" not in plan.steps[0].params and "digest" not in plan.steps[0].params
     assert [s.kind for s in plan.steps] == (["config", "reboot"] if restart else ["config"])
 
 
