@@ -389,3 +389,23 @@ def test_poll_policy_with_the_deadline_already_passed_polls_once() -> None:
     with pytest.raises(tenacity.RetryError):
         policy(lambda: "running")
     assert clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("status", "method", "reason", "cls"),
+    [(500, "POST", "CT 5 not running", NotRunningError),
+     (500, "GET", "worker restarting", ReadFailedError)],
+)  # fmt: skip
+def test_every_class_carries_the_full_message_and_facts(
+    status: int, method: str, reason: str, cls: type
+) -> None:
+    err = classify(_http(status, reason), method=method, path=PATH)
+    assert type(err) is cls
+    assert err.message == f"PVE {status} on {method} {PATH}: {reason}"
+    assert err.context == {"status": status, "method": method, "path": PATH}
+
+
+def test_an_answer_without_any_text() -> None:
+    err = classify(ResourceException(500, "", ""), method="POST", path=PATH)
+    assert type(err) is PermanentPveError
+    assert err.message == f"PVE 500 on POST {PATH}: "
