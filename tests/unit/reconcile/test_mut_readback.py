@@ -269,6 +269,8 @@ def test_observed_from_state_rebuilds_net0() -> None:
     assert obs.bridge == "vmbr7" and obs.running is True
     assert obs.mounts == {0: MountSpec("local-lvm", 1, "/mnt/data")}
     assert (obs.hostname, obs.cores, obs.owner) == ("acme-web", 2, OWNER)
+    assert (obs.memory, obs.swap, obs.rootfs_gib) == (2048, 512, 10)
+    assert obs.tags == state.tags
     assert obs.settings == state.settings and obs.settings is not state.settings
     stopped = Observed.from_state(
         state_from(1, "pve", cfg, status="stopped", ipv4=None, host_keys={}, owner=OWNER), "v"
