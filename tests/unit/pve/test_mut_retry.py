@@ -10,7 +10,7 @@ import pytest
 import requests
 import tenacity
 import urllib3.exceptions
-from proxmoxer.core import ResourceException
+from proxmoxer.core import AuthenticationError, ResourceException
 
 from felhom_provider.errors import (
     AlreadyExistsError,
@@ -409,3 +409,31 @@ def test_an_answer_without_any_text() -> None:
     err = classify(ResourceException(500, "", ""), method="POST", path=PATH)
     assert type(err) is PermanentPveError
     assert err.message == f"PVE 500 on POST {PATH}: "
+
+
+@pytest.mark.parametrize(
+    ("exc", "cls", "message"),
+    [
+        (requests.exceptions.ConnectTimeout("timed out"), TransientPveError,
+         f"PVE unreachable for PUT {PATH}: timed out"),
+        (requests.exceptions.ChunkedEncodingError("reset"), ConnectionLostError,
+         f"connection lost during PUT {PATH}: reset"),
+        (AuthenticationError("Couldn't authenticate user\nmore"), AuthError,
+         "PVE authentication failed: Couldn't authenticate user"),
+        (RuntimeError("boom"), PveError, f"unexpected error during PUT {PATH}: RuntimeError: boom"),
+    ],
+)  # fmt: skip
+def test_transport_errors_carry_the_request(exc: BaseException, cls: type, message: str) -> None:
+    err = classify(exc, method="PUT", path=PATH)
+    assert type(err) is cls
+    assert err.message == message
+    assert err.context == {"method": "PUT", "path": PATH}
+
+
+def test_call_policy_jitter_comes_from_the_given_rng() -> None:
+    settings = RetrySettings(attempts=3, initial_s=1.0, max_s=10.0, multiplier=2.0, jitter_s=0.5)
+    sleeps: list[float] = []
+    call, _ = _failing([LockTimeoutError("lock")] * 2)
+    call_policy(settings, sleeps.append, idempotent=False, rng=random.Random(3))(call)
+    rng = random.Random(3)
+    assert sleeps == pytest.approx([1.0 + rng.uniform(0, 0.5), 2.0 + rng.uniform(0, 0.5)])
