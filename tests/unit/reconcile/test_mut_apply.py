@@ -531,3 +531,30 @@ def test_lease_skips_other_nics_by_either_mac_field() -> None:
     ]
     assert lease_of(ifaces, mac) == "10.0.0.2"
     assert lease_of(ifaces[:1], mac) is None
+
+
+@pytest.mark.parametrize("lost", ["stop", "destroy"])
+def test_destroy_follows_its_own_tasks_when_their_answers_are_lost(lost: str) -> None:
+    class Loses(FakePve):
+        def stop(self, vmid: int) -> str:
+            upid = super().stop(vmid)
+            if lost == "stop":
+                raise ConnectionLostError("reset")
+            return upid
+
+        def destroy(self, vmid: int, **kw: Any) -> str:  # type: ignore[override]
+            upid = super().destroy(vmid, **kw)
+            if lost == "destroy":
+                raise ConnectionLostError("reset")
+            return upid
+
+    pve = Loses()
+    pve.cts[5] = dict(MARKED)
+    pve.running.add(5)
+    app, _, lines = _applier(pve, lock_window_s=0.0)
+    assert app.destroy(5, OWNER) is True
+    kind = "vzstop" if lost == "stop" else "vzdestroy"
+    assert ("find_task", (kind, 5)) in pve.calls
+    assert pve.mutating() == ["stop", "destroy"]
+    assert f"answer to {kind} for CT 5 lost (reset); finding its task" in lines
+    assert f"stop CT 5: waiting for task {next(iter(pve.tasks))}" in lines
