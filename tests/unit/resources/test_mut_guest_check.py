@@ -19,6 +19,7 @@ def test_a_missing_required_input_fails_and_is_not_passed_on() -> None:
     del news["archive"]
     result = check_guest({}, news)
     assert _props(result) == ["archive"]
+    assert result.failures[0].reason == "archive: is required"
     assert "archive" not in result.inputs
 
 
