@@ -120,7 +120,8 @@ def probe_host_keys(
             continue
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise HostKeyError(
-                f"no SSH handshake with {host}:{port} ({algorithm}): {exc or type(exc).__name__}",
+                f"no SSH handshake with {host}:{port} ({algorithm}): "
+                f"{str(exc) or type(exc).__name__}",
                 host=host,
                 port=port,
             ) from exc
@@ -154,7 +155,8 @@ def probe_public_keys(
             continue
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise HostKeyError(
-                f"no SSH handshake with {host}:{port} ({algorithm}): {exc or type(exc).__name__}",
+                f"no SSH handshake with {host}:{port} ({algorithm}): "
+                f"{str(exc) or type(exc).__name__}",
                 host=host,
                 port=port,
             ) from exc

@@ -27,6 +27,7 @@ from felhom_provider.reconcile.provision import (
     never_started,
     restore,
 )
+from felhom_provider.reconcile.undo import DestroyCT
 
 from .fakes import GOLDEN_CONF, GOLDEN_MAC, FakeClock, FakePve
 from .test_engine_fakes import OWNER, engine, spec
@@ -42,7 +43,7 @@ def _run(pve: FakePve, **over: Any) -> tuple[Run, Applier, list[str]]:
 
 def test_destroy_undo_names_node_vmid_and_owner() -> None:
     run, _, _ = _run(FakePve())
-    assert run.destroy_undo(7) == {"op": "destroy", "node": "pve", "vmid": 7, "owner": OWNER}
+    assert run.destroy_undo(7) == DestroyCT(vmid=7, node="pve", owner=OWNER)
     assert (run.step, run.vmid, run.facts) == ("begin", None, None)
 
 
