@@ -159,7 +159,7 @@ def test_a_golden_bump_rolls_every_guest_in_one_up_keeping_identity_and_data(run
     assert_nothing_left(run, {new_archive})
     assert_protected(run)
     again = run.pulumi("up", "--yes")
-    assert "5 unchanged" in again.stdout, again.stdout
+    assert "6 unchanged" in again.stdout, again.stdout
 
 
 def test_broken_docker_puts_the_first_guest_back_and_leaves_the_others(run: Run) -> None:

@@ -60,9 +60,9 @@ def check_rollout(lab: Lab, project: Path, backend: str, tmp_path: Path) -> dict
     assert preview.returncode == 0, preview.output
     assert preview.results() == dict.fromkeys(customers, "succeeded")
     for name in customers:
-        # The golden image (here: the given archive) and one guest per stack; preview
-        # creates nothing on PVE.
-        assert preview.stack(name)["changes"].get("create") == 2, preview.report
+        # The golden image (here: the given archive), the stack identity and one guest per
+        # stack; preview creates nothing on PVE.
+        assert preview.stack(name)["changes"].get("create") == 3, preview.report
     assert not [ct for ct in lab.cts() if str(ct.get("name", "")).startswith(tuple(customers))]
 
     up = run_runner(project, backend, ["up", *ROLLOUT], tmp_path / "up.json")
@@ -71,7 +71,7 @@ def check_rollout(lab: Lab, project: Path, backend: str, tmp_path: Path) -> dict
     waves = [s["wave"] for s in sorted(up.report["stacks"], key=lambda s: s["stack"])]
     assert waves == [0, 1, 1, 1, 2, 2]
     for name in customers:
-        assert up.stack(name)["changes"] == {"create": 2}, up.report
+        assert up.stack(name)["changes"] == {"create": 3}, up.report
         assert up.stack(name)["error"] is None
     hostnames = {str(ct.get("name")) for ct in lab.cts()}
     assert {f"{name}-g0" for name in customers} <= hostnames
