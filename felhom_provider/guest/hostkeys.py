@@ -113,19 +113,7 @@ def probe_host_keys(
     caller waiting for a guest's sshd can tell "not up yet" from "up, these keys".
     """
     found: dict[str, str] = {}
-    for algorithm in algorithms:
-        try:
-            transport, key = handshake(host, port, timeout, [algorithm])
-        except IncompatiblePeer:
-            continue
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise HostKeyError(
-                f"no SSH handshake with {host}:{port} ({algorithm}): "
-                f"{str(exc) or type(exc).__name__}",
-                host=host,
-                port=port,
-            ) from exc
-        transport.close()
+    for key in _offered_keys(host, port, timeout, algorithms):
         found[key.get_name()] = fingerprint(key)
         log.debug("%s:%s offers %s %s", host, port, key.get_name(), found[key.get_name()])
     return found
@@ -147,7 +135,18 @@ def probe_public_keys(
     Like :func:`probe_host_keys` (same handshakes, same errors) but with the full public
     keys, so that ``known_hosts`` lines can be written from them.
     """
-    found: dict[str, str] = {}
+    return {
+        key.get_name(): public_key_line(key)
+        for key in _offered_keys(host, port, timeout, algorithms)
+    }
+
+
+def _offered_keys(
+    host: str, port: int, timeout: float, algorithms: Sequence[str]
+) -> list[paramiko.PKey]:
+    """The host key the server proves for each algorithm it supports, one handshake each;
+    ``HostKeyError`` when nothing answers or a handshake breaks."""
+    keys: list[paramiko.PKey] = []
     for algorithm in algorithms:
         try:
             transport, key = handshake(host, port, timeout, [algorithm])
@@ -161,8 +160,8 @@ def probe_public_keys(
                 port=port,
             ) from exc
         transport.close()
-        found[key.get_name()] = public_key_line(key)
-    return found
+        keys.append(key)
+    return keys
 
 
 def line_fingerprint(line: str) -> str:
