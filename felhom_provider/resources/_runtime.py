@@ -181,19 +181,23 @@ class LiveRuntime:
                 )
             return self._shell
 
+    def _guest_side(self, progress: Progress) -> dict[str, Any]:
+        """What the guest and roll engines are both built with: the optional node shell,
+        the guests' SSH port, progress and the stack's limits."""
+        limits = self.settings.limits
+        return {
+            "shell": self._node_shell(required=False),
+            "guest_ssh_port": self.settings.guest_ssh_port,
+            "progress": progress,
+            "restores_per_node": limits.restores_per_node,
+            "task_timeout_s": limits.task_timeout_s,
+        }
+
     def guest_engine(self, node: str, progress: Progress) -> GuestEngineLike:
         """A guest engine on ``node``; cheap to build, so one per call."""
         from felhom_provider.reconcile import GuestEngine  # noqa: PLC0415
 
-        limits = self.settings.limits
-        return GuestEngine(
-            self._client(node),
-            self._node_shell(required=False),
-            guest_ssh_port=self.settings.guest_ssh_port,
-            progress=progress,
-            restores_per_node=limits.restores_per_node,
-            task_timeout_s=limits.task_timeout_s,
-        )
+        return GuestEngine(self._client(node), **self._guest_side(progress))
 
     def golden_engine(self, node: str, progress: Progress) -> GoldenEngineLike:
         """A golden-image engine on ``node`` (needs the node shell)."""
@@ -210,15 +214,7 @@ class LiveRuntime:
         """A golden roll-out engine on ``node`` (node shell optional: host keys, Docker)."""
         from felhom_provider.reconcile.roll import RollEngine  # noqa: PLC0415
 
-        limits = self.settings.limits
-        return RollEngine(
-            self._client(node),
-            self._node_shell(required=False),
-            guest_ssh_port=self.settings.guest_ssh_port,
-            progress=progress,
-            restores_per_node=limits.restores_per_node,
-            task_timeout_s=limits.task_timeout_s,
-        )
+        return RollEngine(self._client(node), **self._guest_side(progress))
 
 
 class RuntimeHolder:
