@@ -10,6 +10,7 @@ from felhom_provider.reconcile.apply import Applier, lease_of, poll_until
 from felhom_provider.reconcile.compensate import compensate
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.ports import Progress, PveApi
+from felhom_provider.reconcile.vmids import ATTEMPTS
 
 T = TypeVar("T")
 
@@ -28,7 +29,7 @@ class EngineBase:
         task_timeout_s: float,
         lease_timeout_s: float = 120.0,
         poll_s: float = 1.0,
-        vmid_attempts: int = 5,
+        vmid_attempts: int = ATTEMPTS,
     ) -> None:
         self.client = client
         self._progress = progress or (lambda _line: None)

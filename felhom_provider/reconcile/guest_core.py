@@ -14,7 +14,7 @@ from typing import Any
 
 from felhom_provider.errors import HostKeyError, VerificationError
 from felhom_provider.pve.props import as_bool
-from felhom_provider.reconcile import locks
+from felhom_provider.reconcile import locks, vmids
 from felhom_provider.reconcile.access import sync_keys
 from felhom_provider.reconcile.apply import Applier, lease_of
 from felhom_provider.reconcile.engine_base import EngineBase
@@ -52,7 +52,7 @@ class GuestCore(EngineBase):
         hostkey_timeout_s: float = 60.0,
         task_timeout_s: float = 600.0,
         poll_s: float = 1.0,
-        vmid_attempts: int = 5,
+        vmid_attempts: int = vmids.ATTEMPTS,
     ) -> None:
         super().__init__(
             client,

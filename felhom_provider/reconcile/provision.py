@@ -7,6 +7,7 @@ adoption of a half-made guest a killed run left behind (design §2.3, §2.9, §2
 
 from __future__ import annotations
 
+import random
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from felhom_provider.errors import (
     VerificationError,
 )
 from felhom_provider.pve.props import split_tags
-from felhom_provider.reconcile import locks
+from felhom_provider.reconcile import locks, vmids
 from felhom_provider.reconcile.apply import NEVER_STARTED, TASK_CLOCK_SKEW_S, Applier
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import GuestSpec, owner_of, owner_tag
@@ -147,13 +148,21 @@ def _ctx(run: Run, vmid: int) -> dict[str, Any]:
 
 
 def restore(
-    run: Run, applier: Applier, archive_cfg: dict[str, Any], *, slots: int, attempts: int
+    run: Run,
+    applier: Applier,
+    archive_cfg: dict[str, Any],
+    *,
+    slots: int,
+    attempts: int,
+    rng: random.Random | None = None,
 ) -> int:
     """Allocate a VMID and restore in ONE call, waiting for the task; returns the VMID.
 
     At most ``slots`` restores run per node. ``nextid`` and the POST happen under the
     node's allocation lock (``nextid`` is no reservation); ``already exists`` from another
-    process re-rolls, up to ``attempts`` times, unless the VMID is pinned.
+    process re-rolls, up to ``attempts`` times, unless the VMID is pinned. Each re-roll asks
+    for ``nextid`` plus a widening random offset (``vmids``), so processes that lost the same
+    id do not all collide on the next one.
     """
     spec = run.spec
     with locks.restore_slots(spec.node, slots):
@@ -161,7 +170,11 @@ def restore(
             with ExitStack() as inflight:
                 with locks.allocation_lock(spec.node):
                     run.step = "allocate-vmid"
-                    vmid = spec.vmid if spec.vmid is not None else int(applier.client.next_vmid())
+                    vmid = (
+                        spec.vmid
+                        if spec.vmid is not None
+                        else vmids.candidate(int(applier.client.next_vmid()), attempt, rng)
+                    )
                     # In flight from before the POST: the CT shows ``lock: create`` as soon as
                     # PVE takes the request, and a concurrent adoption scan must not wait on it.
                     inflight.enter_context(locks.inflight(spec.node, vmid))

@@ -17,7 +17,7 @@ from felhom_provider.errors import (
     VerificationError,
 )
 from felhom_provider.guest.hostkeys import line_fingerprint
-from felhom_provider.reconcile import GuestEngine
+from felhom_provider.reconcile import GuestEngine, vmids
 from felhom_provider.reconcile.apply import NEVER_STARTED
 from felhom_provider.reconcile.model import GuestSpec, MountSpec
 
@@ -137,10 +137,12 @@ def test_undo_failure_names_what_is_left() -> None:
 def test_vmid_taken_between_nextid_and_restore_rerolls() -> None:
     pve = FakePve(steal_next=True)
     state = engine(pve).create(spec())
-    assert state.vmid == 101 and pve.cts[100]["hostname"] == "intruder"
+    # The re-roll asks for nextid (101) plus a random offset below the first spread.
+    assert 101 <= state.vmid < 101 + vmids.spread(2)
+    assert pve.cts[100]["hostname"] == "intruder"
     assert [c for c in pve.calls if c[0] == "restore_lxc"] == [
         ("restore_lxc", 100),
-        ("restore_lxc", 101),
+        ("restore_lxc", state.vmid),
     ]
 
 

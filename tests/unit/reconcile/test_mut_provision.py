@@ -3,6 +3,7 @@ re-roll bounds, which failures keep their undo, and adoption's choices (mutation
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
@@ -136,18 +137,25 @@ class TakenTimes(FakePve):
         return vmid
 
 
+class NoOffset(random.Random):
+    """Re-rolls without the random offset: each attempt asks for ``nextid`` itself."""
+
+    def randrange(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+
 @pytest.mark.parametrize(("taken", "attempts", "ok"), [(1, 2, True), (2, 2, False), (2, 3, True)])
 def test_rerolls_are_bounded_by_attempts(taken: int, attempts: int, ok: bool) -> None:
     pve = TakenTimes()
     pve.taken = taken
     run, app, lines = _run(pve)
     if ok:
-        vmid = restore(run, app, GOLDEN, slots=1, attempts=attempts)
+        vmid = restore(run, app, GOLDEN, slots=1, attempts=attempts, rng=NoOffset())
         assert vmid == 100 + taken and pve.cts[vmid]["hostname"] == run.spec.hostname
         assert sum("re-rolling" in line for line in lines) == taken
     else:
         with pytest.raises(AlreadyExistsError):
-            restore(run, app, GOLDEN, slots=1, attempts=attempts)
+            restore(run, app, GOLDEN, slots=1, attempts=attempts, rng=NoOffset())
     assert [n for n, _ in pve.calls].count("next_vmid") == min(taken + 1, attempts)
     assert [e.status for e in run.journal.entries] == ["failed"] * min(taken, attempts) + (
         ["done"] if ok else []
@@ -159,7 +167,7 @@ def test_reroll_line_names_the_taken_vmid_and_pves_text() -> None:
     pve = TakenTimes()
     pve.taken = 1
     run, app, lines = _run(pve)
-    restore(run, app, GOLDEN, slots=1, attempts=2)
+    restore(run, app, GOLDEN, slots=1, attempts=2, rng=NoOffset())
     assert "VMID 100 was taken meanwhile (CT 100 already exists on node 'pve'); re-rolling" in lines
 
 
