@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from felhom_provider.errors import ConfigError
-from felhom_provider.pve.tls import normalize_fingerprint
+from felhom_provider.pve.fingerprint import normalize_fingerprint
 from felhom_provider.secrets import MASK
 
 # PVE waits up to 10 s for a CT config flock before answering "got timeout"
