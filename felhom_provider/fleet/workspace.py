@@ -30,6 +30,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from felhom_provider.errors import ConfigError, FelhomError
+from felhom_provider.fleet.lean_stack import LeanStack
 from felhom_provider.fleet.stacks import StackInfo
 
 #: What a secret output becomes in ``outputs`` (the report, ``felhom fleet outputs``).
@@ -128,11 +129,11 @@ class FleetEnv:
             raise ConfigError("pulumi", "no Pulumi CLI found: run `make setup` first")
         return _pulumi_command(str(self.bin_dir.parent))
 
-    def workspace_options(self, stack: str) -> auto.LocalWorkspaceOptions:
-        """Options for ``stack``'s own workspace (own PULUMI_HOME, see module docstring)."""
+    def workspace(self, stack: str) -> auto.LocalWorkspace:
+        """``stack``'s own workspace (own PULUMI_HOME, see module docstring)."""
         home = self.project_dir / ".felhom" / "fleet-home" / stack
         home.mkdir(parents=True, exist_ok=True)
-        return auto.LocalWorkspaceOptions(
+        return auto.LocalWorkspace(
             work_dir=str(self.project_dir),
             pulumi_home=str(home),
             pulumi_command=self.command(),
@@ -151,13 +152,7 @@ def prepare_backend(fleet: FleetEnv) -> None:
     more stacks than the CLI's connection pool (``2 x GOMAXPROCS``, see docs/state-backend.md).
     """
     if fleet.backend_url.startswith(("postgres://", "postgresql://")):
-        opts = fleet.workspace_options("_backend")
-        auto.LocalWorkspace(
-            work_dir=opts.work_dir,
-            pulumi_home=opts.pulumi_home,
-            env_vars=opts.env_vars,
-            pulumi_command=opts.pulumi_command,
-        ).who_am_i()
+        fleet.workspace("_backend").who_am_i()
 
 
 @dataclass
@@ -176,11 +171,13 @@ def _op_counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
 
 
 def open_stack(fleet: FleetEnv, stack: StackInfo, *, create: bool) -> auto.Stack:
-    """Select ``stack`` in the backend (creating it for preview/up when it is new)."""
-    opts = fleet.workspace_options(stack.name)
-    if create:
-        return auto.create_or_select_stack(stack.name, work_dir=str(fleet.project_dir), opts=opts)
-    return auto.select_stack(stack.name, work_dir=str(fleet.project_dir), opts=opts)
+    """Select ``stack`` in the backend (creating it for preview/up when it is new).
+
+    The handle is a ``LeanStack``: its operations skip the SDK's follow-up output and history
+    reads, which the runner does not use (``lean_stack``).
+    """
+    workspace = fleet.workspace(stack.name)
+    return LeanStack.open(stack.name, workspace, create=create)
 
 
 def run_operation(
