@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from felhom_provider.errors import ConfigError
+from felhom_provider.guest.keyline import check_key_line
 from felhom_provider.pve.endpoint import check_url
 from felhom_provider.secrets import Secret
 
@@ -222,10 +223,9 @@ def _parse_node_shell(raw: Any) -> NodeShellSettings | None:
             ) from None
     if not _USER.fullmatch(values["user"]):
         raise ConfigError(f"{KEY_NODE_SHELL}.user", f"{values['user']!r} is not a user name")
-    # The pinned key must be a real key of a type the shell can pin (type and blob agree).
-    from felhom_provider.guest.hostkeys import parse_public_key  # noqa: PLC0415
-
-    parse_public_key(values["hostKey"], field=f"{KEY_NODE_SHELL}.hostKey")
+    # The pinned key must be a well-formed key of a type the shell can pin (type and blob
+    # agree); checked by its wire format, since the program runs this on every `pulumi up`.
+    check_key_line(values["hostKey"], field=f"{KEY_NODE_SHELL}.hostKey")
     return NodeShellSettings(
         host=host,
         port=as_int(f"{KEY_NODE_SHELL}.port", obj.get("port", 22), minimum=1, maximum=65535),

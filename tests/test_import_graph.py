@@ -17,6 +17,8 @@ failure names the files to untangle.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -185,3 +187,17 @@ def test_imports_of_counts_type_checking_function_level_and_relative_imports() -
     assert imports_of("felhom_provider.y", "from felhom_provider.x import Name\n", modules) == {
         "felhom_provider.x"
     }
+
+
+def test_the_program_loads_no_engine_pve_client_or_ssh_library() -> None:
+    """The program runs on every ``pulumi up``/``preview`` of every stack: importing it must not
+    pull in what only the provider process uses (lazy package exports, ``guest.keyline``)."""
+    heavy = ("paramiko", "proxmoxer", "requests", "tenacity", "felhom_provider.reconcile.bringup")
+    probe = (
+        "import sys, felhom_provider.program; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == ""
