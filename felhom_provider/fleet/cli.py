@@ -44,6 +44,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--per-node", type=int, default=0, help="stacks at once on one PVE node (0: no bound)"
     )
+    p.add_argument(
+        "--node-restores",
+        type=int,
+        default=0,
+        help="restores at once on one PVE node across all stacks (0: each stack's own bound)",
+    )
     p.add_argument("--canary", type=int, default=0, help="stacks in the first wave")
     p.add_argument("--wave-size", type=int, default=0, help="stacks per later wave (0: all)")
     p.add_argument(
@@ -170,7 +176,12 @@ def run(argv: Sequence[str], prog: str = "felhom", fleet_only: bool = False) -> 
     if args.command == "destroy" and not args.yes_destroy:
         console.print("[red]refusing to destroy without --yes-destroy[/]")
         return EX_USAGE
+    if getattr(args, "node_restores", 0) < 0:
+        console.print("[red]error:[/] --node-restores must be >= 0")
+        return EX_USAGE
     fleet = FleetEnv.from_environ(project, os.environ)
+    if getattr(args, "node_restores", 0):
+        fleet = fleet.with_node_restores(args.node_restores)
     operation = "outputs" if args.command == "inventory" else args.command
     report = _run(operation, args, stacks, fleet)
     if args.command == "outputs":

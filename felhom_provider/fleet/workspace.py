@@ -23,7 +23,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from pulumi import automation as auto
 from felhom_provider.errors import ConfigError, FelhomError
 from felhom_provider.fleet.lean_stack import LeanStack
 from felhom_provider.fleet.stacks import StackInfo
+from felhom_provider.reconcile import node_slots
 
 #: What a secret output becomes in ``outputs`` (the report, ``felhom fleet outputs``).
 SECRET = "[secret]"
@@ -117,6 +118,22 @@ class FleetEnv:
         path = [str(p) for p in (bin_dir, venv_bin) if p is not None]
         env["PATH"] = os.pathsep.join([*path, environ.get("PATH", "")])
         return cls(project_dir=project_dir, backend_url=backend, bin_dir=bin_dir, env=env)
+
+    def with_node_restores(self, limit: int) -> FleetEnv:
+        """This environment with at most ``limit`` restores per PVE node across all stacks.
+
+        Every stack's provider then takes one of the node's ``limit`` slots for each restore,
+        shared by all processes on this machine (``reconcile.node_slots``); the slot files
+        live in the project's ``.felhom/node-slots``.
+        """
+        if limit < 1:
+            raise ValueError("--node-restores must be >= 1")
+        env = {
+            **self.env,
+            node_slots.ENV_DIR: str(self.project_dir / ".felhom" / "node-slots"),
+            node_slots.ENV_LIMIT: str(limit),
+        }
+        return replace(self, env=env)
 
     @property
     def backend_label(self) -> str:

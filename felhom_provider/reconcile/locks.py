@@ -1,4 +1,5 @@
-"""Process-wide serialisation: one lock per guest, a bounded number of restores per node.
+"""Process-wide serialisation: one lock per guest, a bounded number of restores per node
+(also across processes in a fleet run, ``node_slots``).
 
 The Pulumi engine calls up to four provider methods at once, in threads of ONE provider
 process (design §2.9). The registries live at module level because provider objects are
@@ -12,6 +13,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from felhom_provider.reconcile.node_slots import NodeSlots
 
 DEFAULT_RESTORES_PER_NODE = 4
 
@@ -50,6 +53,19 @@ def restore_slots(node: str, limit: int = DEFAULT_RESTORES_PER_NODE) -> threadin
         if sem is None:
             sem = _node_slots[(node, limit)] = threading.BoundedSemaphore(limit)
         return sem
+
+
+@contextmanager
+def restore_slot(node: str, limit: int = DEFAULT_RESTORES_PER_NODE) -> Iterator[None]:
+    """Hold one restore slot of ``node``: this process's (``restore_slots``) and, in a fleet
+    run, one of the node's slots shared by every provider process (``node_slots``)."""
+    with restore_slots(node, limit):
+        shared = NodeSlots.from_environ()
+        if shared is None:
+            yield
+            return
+        with shared.hold(node):
+            yield
 
 
 def allocation_lock(node: str) -> threading.Lock:

@@ -165,7 +165,7 @@ def restore(
     id do not all collide on the next one.
     """
     spec = run.spec
-    with locks.restore_slots(spec.node, slots):
+    with locks.restore_slot(spec.node, slots):
         for attempt in range(1, attempts + 1):
             with ExitStack() as inflight:
                 with locks.allocation_lock(spec.node):
