@@ -10,14 +10,16 @@ from felhom_provider.reconcile.apply import Applier, lease_of, poll_until
 from felhom_provider.reconcile.compensate import compensate
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.ports import Progress, PveApi
-from felhom_provider.reconcile.vmids import ATTEMPTS
 
 T = TypeVar("T")
 
 
 class EngineBase:
     """Holds the client, the injected clock/sleep (tests never wait on the wall clock), the
-    progress sink (one line per step, shown in ``pulumi up``) and the shared deadlines."""
+    progress sink (one line per step, shown in ``pulumi up``) and the shared deadlines.
+
+    The deadlines have no defaults here: each engine names its own and passes them all.
+    """
 
     def __init__(
         self,
@@ -27,9 +29,9 @@ class EngineBase:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         task_timeout_s: float,
-        lease_timeout_s: float = 120.0,
-        poll_s: float = 1.0,
-        vmid_attempts: int = ATTEMPTS,
+        lease_timeout_s: float,
+        poll_s: float,
+        vmid_attempts: int,
     ) -> None:
         self.client = client
         self._progress = progress or (lambda _line: None)

@@ -39,9 +39,8 @@ def read_host_keys(shell: ShellLike, vmid: int) -> dict[str, str]:
     keys: dict[str, str] = {}
     for path, _mode in KEY_FILES:
         result = shell.exec(vmid, ["cat", path], timeout=60)
-        out = str(getattr(result, "stdout", "") or "")
-        if int(getattr(result, "exit_code", 0) or 0) == 0 and out:
-            keys[path] = out
+        if result.exit_code == 0 and result.stdout:
+            keys[path] = result.stdout
     if not any(path.endswith("_key") for path in keys):
         raise GuestCommandError(
             f"CT {vmid} has no readable SSH host key under /etc/ssh", exit_code=1, vmid=vmid
@@ -62,9 +61,7 @@ def write_host_keys(shell: ShellLike, vmid: int, keys: dict[str, str]) -> None:
 def docker_problem(shell: ShellLike, vmid: int) -> str | None:
     """Run ``docker run --rm hello-world`` in the guest; None when Docker greets."""
     result = shell.exec(vmid, list(HELLO), timeout=300)
-    code = int(getattr(result, "exit_code", 0) or 0)
-    out = str(getattr(result, "stdout", ""))
-    if code == 0 and HELLO_GREETING in out:
+    if result.exit_code == 0 and HELLO_GREETING in result.stdout:
         return None
-    tail = (str(getattr(result, "stderr", "")) or out).strip()[-300:]
-    return f"`docker run --rm hello-world` exited {code}: {tail}"
+    tail = (result.stderr or result.stdout).strip()[-300:]
+    return f"`docker run --rm hello-world` exited {result.exit_code}: {tail}"

@@ -159,7 +159,7 @@ class HolderRecord:
     @classmethod
     def parse(cls, owner: str, description: str) -> HolderRecord | None:
         """Read a holder description back; None when it is not ``owner``'s holder."""
-        lines = [line.strip() for line in str(description or "").splitlines()]
+        lines = [line.strip() for line in description.splitlines()]
         if marker_for(holder_owner(owner)) not in lines:
             return None
         fields = {}
@@ -239,7 +239,7 @@ def refusals(config: Mapping[str, Any]) -> list[str]:
             problems.append(f"mp{index}: a bind or device mount cannot move to another CT")
     if config.get("lock"):
         problems.append(f"lock: the CT is locked ({config['lock']})")
-    if as_bool(config.get("template", 0)):
+    if as_bool(config.get("template")):
         problems.append("template: a template is not rolled")
     return problems
 
@@ -316,7 +316,7 @@ def plan_roll(
         hostname=str(config.get("hostname", "")),
         rootfs_storage=storage,
         rootfs_gib=gib,
-        protection=as_bool(config.get("protection", 0)),
+        protection=as_bool(config.get("protection")),
         running=running,
         restore_overrides=overrides,
     )
