@@ -64,7 +64,7 @@ def effect_of(client: PveApi, kind: str, vmid: int) -> Callable[[], bool] | None
     def status_is(wanted: str) -> Callable[[], bool]:
         def check() -> bool:
             try:
-                return str(client.status(vmid).get("status", "")) == wanted
+                return wanted == client.status(vmid).get("status")
             except NotFoundError:
                 return False
 
@@ -284,7 +284,7 @@ class Applier:
                 step="destroy",
             )
         try:
-            status = str(self.client.status(vmid).get("status", ""))
+            status = self.client.status(vmid).get("status")
         except NotFoundError:
             return False
         if status == "running":

@@ -87,7 +87,7 @@ class StopCT(Undo):
         """Stop the CT when PVE says it runs."""
         client, vmid = applier.client, self.vmid
         try:
-            status = str(client.status(vmid).get("status", ""))
+            status = client.status(vmid).get("status")
         except NotFoundError:
             return f"CT {vmid} already gone"
         if status == "running":
@@ -111,7 +111,7 @@ class StartCT(Undo):
     def apply(self, applier: Applier, *, owner: str, ours: bool) -> str:
         """Start the CT unless PVE says it runs."""
         client, vmid = applier.client, self.vmid
-        if str(client.status(vmid).get("status", "")) != "running":
+        if client.status(vmid).get("status") != "running":
             applier.run("vzstart", vmid, f"start CT {vmid}", lambda: client.start(vmid))
         return f"started CT {vmid}"
 
