@@ -69,6 +69,7 @@ def test_foreign_owner_is_refused_at_observe_with_the_journal() -> None:
     pve.cts[state.vmid]["description"] = "felhom-owner=other/stack/x\n"
     err = failure(lambda: eng.update(state.vmid, spec(cores=3), state), OwnershipError)
     assert err.context == {"vmid": state.vmid, "guest": "acme-web", "step": "observe"}
+    assert f"CT {state.vmid} carries owner 'other/stack/x'" in str(err)
     assert journal_of(err).subject == f"update guest acme-web ({OWNER})"
     assert pve.puts == []
 
@@ -212,12 +213,12 @@ def test_running_guest_without_a_visible_lease_keeps_its_recorded_keys() -> None
 
 def test_stopped_guest_is_not_asked_for_its_address_or_keys() -> None:
     pve = Pve()
-    eng, state, probe = created(pve)
+    eng, state, probe = created(pve, engine={"guest_ssh_port": 2200})
     pve.running.discard(state.vmid)
     new = eng.update(state.vmid, spec(cores=3), state)
     assert "interfaces" not in [c[0] for c in pve.calls] and probe.seen == []
     assert (new.status, new.ipv4, new.host_public_keys) == ("stopped", None, KEYS)
-    assert new.cores == 3
+    assert (new.cores, new.node, new.ssh_port) == (3, "pve", 2200)
 
 
 def test_node_shell_mode_reads_the_updated_guests_files() -> None:
