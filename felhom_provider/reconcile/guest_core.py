@@ -81,6 +81,11 @@ class GuestCore(EngineBase):
         journal = Journal(f"{verb} guest {spec.name} ({spec.owner})")
         return Run(spec=spec, journal=journal, say=self._say_for(spec.name))
 
+    def _running(self, vmid: int) -> bool:
+        """Whether PVE reports the CT running (``status/current`` always carries ``status``:
+        pve-container ``vmstatus``)."""
+        return bool(self.client.status(vmid)["status"] == "running")
+
     def _address(self, vmid: int, config: dict[str, Any]) -> str | None:
         """The guest's IPv4: its static address, else the lease PVE reports for its MAC."""
         ip = str(network_of(config).get("ip", "dhcp"))
@@ -95,13 +100,13 @@ class GuestCore(EngineBase):
         read and verify the host keys; returns (address, keys)."""
         spec, say = run.spec, run.say
         run.step = "start"
-        if str(self.client.status(vmid).get("status", "")) != "running":
+        if not self._running(vmid):
             entry = run.journal.begin(
                 "start", {"vmid": vmid}, undo=StopCT(vmid=vmid, node=spec.node)
             )
             say(f"starting CT {vmid}")
             result = applier.run("vzstart", vmid, "start", partial(self.client.start, vmid))
-            run.journal.done(entry, str(getattr(result, "exitstatus", "OK")))
+            run.journal.done(entry, result.exitstatus)
         run.step = "lease"
         ip = spec.static_ipv4
         if ip is not None:
@@ -152,17 +157,16 @@ class GuestCore(EngineBase):
         if spec.authorized_keys or not fresh:  # a fresh guest has no keys to take away
             sync_keys(self.shell, vmid, spec.authorized_keys, run.journal, run.say, guest=spec.name)
         config = self.client.get_config(vmid)
-        if spec.protection and not as_bool(config.get("protection", 0)):
+        if spec.protection and not as_bool(config.get("protection")):
             run.step = "protection"
             run.say("setting PVE protection=1 (no destroy or disk removal until cleared)")
             self.client.put_config(vmid, protection=1, digest=config.get("digest"))
             config = self.client.get_config(vmid)
-        status = str(self.client.status(vmid).get("status", ""))
         return state_from(
             vmid,
             spec.node,
             config,
-            status=status or "running",
+            status=str(self.client.status(vmid)["status"]),
             ipv4=ip,
             host_keys=keys.fingerprints,
             public_keys=keys.public,

@@ -75,7 +75,7 @@ class GuestUpdates(GuestCore):
             )
             return self._finish(run, vmid, ip, keys)
         config = self.client.get_config(vmid)
-        running = str(self.client.status(vmid).get("status", "")) == "running"
+        running = self._running(vmid)
         address = self._address(vmid, config) if running else None
         if running and address is not None:
             keys = self.keys.ensure(
@@ -103,7 +103,7 @@ class GuestUpdates(GuestCore):
         config = self.client.get_config(vmid)
         if owner_of(config) not in (spec.owner, old.owner):
             raise OwnershipError(f"CT {vmid} carries owner {owner_of(config)!r}", vmid=vmid)
-        running = str(self.client.status(vmid).get("status", "")) == "running"
+        running = self._running(vmid)
         plan = plan_update(
             config,
             spec,
