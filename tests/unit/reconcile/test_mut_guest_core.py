@@ -161,11 +161,11 @@ def entry(err: FelhomError, step: str) -> JournalEntry:
 
 
 class Stealing(Pve):
-    """Another process takes every VMID between ``nextid`` and the restore."""
+    """Another process takes every VMID the restore asks for, just before the POST."""
 
-    def next_vmid(self, hint: int | None = None) -> int:
-        self.steal_next = True
-        return super().next_vmid(hint)
+    def restore_lxc(self, vmid: int, archive: str, overrides: Any) -> Any:
+        self.cts.setdefault(vmid, {"hostname": "intruder", "description": "someone else\n"})
+        return super().restore_lxc(vmid, archive, overrides)
 
 
 def test_default_bounds() -> None:
@@ -183,10 +183,10 @@ def test_default_bounds() -> None:
     assert set(pve.waits) == {600.0} and {port for _, port in probe.seen} == {22}
     state = build(Pve()).create(spec())
     assert state.ssh_port == 22
-    # Five VMIDs are tried when each one is taken meanwhile.
+    # Eight VMIDs are tried when each one is taken meanwhile (vmids.ATTEMPTS).
     pve = Stealing()
     failure(lambda: build(pve).create(spec()), AlreadyExistsError)
-    assert [c[0] for c in pve.calls].count("restore_lxc") == 5
+    assert [c[0] for c in pve.calls].count("restore_lxc") == 8
 
 
 def test_bounds_given_reach_the_steps() -> None:
