@@ -153,7 +153,7 @@ class GuestEngine(GuestUpdates):
                 digest=config.get("digest"),
             )
             run.journal.record("import", {"vmid": vmid})
-        running = str(self.client.status(vmid).get("status", "")) == "running"
+        running = self.client.status(vmid).get("status") == "running"
         if running and spec.authorized_keys:
             # A file in the guest, not PVE config: written now so the state does not claim
             # keys the guest lacks (no restart; a stopped CT gets them at the next update).
@@ -230,6 +230,6 @@ class GuestEngine(GuestUpdates):
             config = self.client.get_config(vmid)
         except NotFoundError:
             return
-        if owner_of(config) == owner and as_bool(config.get("protection", 0)):
+        if owner_of(config) == owner and as_bool(config.get("protection")):
             say(f"clearing PVE protection on CT {vmid} for a deliberate destroy")
             self.client.put_config(vmid, protection=0, digest=config.get("digest"))

@@ -483,3 +483,11 @@ def test_delete_leaves_the_protection_of_a_ct_not_ours_alone() -> None:
     with pytest.raises(OwnershipError):
         engine(pve).delete(300, OWNER)
     assert pve.mutating() == [] and pve.cts[300]["protection"] == "1"
+
+
+def test_an_import_whose_status_answer_lacks_status_is_taken_as_stopped() -> None:
+    pve = NoStatus()
+    pve.cts[300] = dict(HAND_MADE)
+    pve.running.add(300)
+    state = engine(pve).create(importing())
+    assert (state.status, state.ipv4, state.host_keys) == ("stopped", None, {})
