@@ -18,6 +18,7 @@ from felhom_provider.errors import (
 from felhom_provider.pve.permissions import guest_bringup_privileges
 from felhom_provider.pve.props import parse_pct_conf
 from felhom_provider.reconcile import GuestEngine, locks
+from felhom_provider.reconcile.access import AUTHORIZED_KEYS
 from felhom_provider.reconcile.bringup import required_privileges
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import FELHOM_TAG, MountSpec, marker_for, owner_tag
@@ -216,6 +217,7 @@ def test_a_restore_that_kept_the_archives_mac_fails_read_back_and_is_rolled_back
             upid = super().restore_lxc(vmid, archive, overrides)
             net0 = self.cts[vmid]["net0"]
             self.cts[vmid]["net0"] = net0.split(",hwaddr=")[0] + f",hwaddr={GOLDEN_MAC}"
+            self.cts[vmid]["hostname"] = "felhom-golden"
             return upid
 
     pve = KeepsMac()
@@ -233,7 +235,9 @@ def test_a_restore_that_kept_the_archives_mac_fails_read_back_and_is_rolled_back
     assert isinstance(err.journal, Journal)
     [readback] = [e for e in err.journal.entries if e.step == "read-back"]
     assert readback.action == {"vmid": 100}
-    assert readback.result["problems"] and GOLDEN_MAC in readback.result["problems"][0]
+    problems = readback.result["problems"]
+    assert len(problems) == 2 and any(GOLDEN_MAC in p for p in problems)
+    assert err.message == "CT 100 read-back differs from the spec: " + "; ".join(problems)
     assert pve.cts == {} and "start" not in pve.mutating()
 
 
@@ -364,7 +368,7 @@ def test_a_running_import_writes_the_authorized_keys() -> None:
     pve.running.add(300)
     shell = FakeShell()
     engine(pve, shell=shell).create(importing(ssh_authorized_keys=("ssh-ed25519 AAAAC3Nz op",)))
-    assert any("ssh-ed25519 AAAAC3Nz op" in text for text in shell.files.values())
+    assert "ssh-ed25519 AAAAC3Nz op" in shell.files[(300, AUTHORIZED_KEYS)]
 
 
 # --- read -------------------------------------------------------------------------------
