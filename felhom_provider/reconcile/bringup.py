@@ -95,10 +95,10 @@ class GuestEngine(GuestUpdates):
             result={"mac": facts.mac, "hostname": facts.hostname, "features": facts.features},
         )
         if facts.problems:
+            # No guest or step here: ``compensate`` adds both (from ``run.step``) to every
+            # error of a create.
             raise VerificationError(
-                f"archive {spec.archive} is unfit: " + "; ".join(facts.problems),
-                guest=spec.name,
-                step=run.step,
+                f"archive {spec.archive} is unfit: " + "; ".join(facts.problems)
             )
         if spec.import_ is not None:
             return self._import(run, applier, spec.import_)
@@ -115,10 +115,7 @@ class GuestEngine(GuestUpdates):
         run.journal.record("read-back", {"vmid": vmid}, result={"problems": problems})
         if problems:
             raise VerificationError(
-                f"CT {vmid} read-back differs from the spec: " + "; ".join(problems),
-                guest=spec.name,
-                vmid=vmid,
-                step=run.step,
+                f"CT {vmid} read-back differs from the spec: " + "; ".join(problems), vmid=vmid
             )
         mac = mac_of(config)
         say(f"CT {vmid} verified: fresh MAC {mac} (golden {facts.mac}), hostname {spec.hostname}")
@@ -136,17 +133,13 @@ class GuestEngine(GuestUpdates):
         run.step, run.vmid = "import", vmid
         config = config_or_none(applier, vmid)
         if config is None:
-            raise VerificationError(
-                f"CT {vmid} to import does not exist", guest=spec.name, vmid=vmid, step="import"
-            )
+            raise VerificationError(f"CT {vmid} to import does not exist", vmid=vmid)
         found = owner_of(config)
         if found not in (None, spec.owner):
             raise OwnershipError(
                 f"CT {vmid} carries owner {found!r}, not {spec.owner!r}: another stack or "
                 "resource manages it; not importing",
-                guest=spec.name,
                 vmid=vmid,
-                step="import",
             )
         if found is None:
             say(f"importing CT {vmid}: writing the ownership marker and tags (no restart)")
@@ -160,7 +153,7 @@ class GuestEngine(GuestUpdates):
                 digest=config.get("digest"),
             )
             run.journal.record("import", {"vmid": vmid})
-        running = str(self.client.status(vmid).get("status", "")) == "running"
+        running = self.client.status(vmid).get("status") == "running"
         if running and spec.authorized_keys:
             # A file in the guest, not PVE config: written now so the state does not claim
             # keys the guest lacks (no restart; a stopped CT gets them at the next update).
@@ -237,6 +230,6 @@ class GuestEngine(GuestUpdates):
             config = self.client.get_config(vmid)
         except NotFoundError:
             return
-        if owner_of(config) == owner and as_bool(config.get("protection", 0)):
+        if owner_of(config) == owner and as_bool(config.get("protection")):
             say(f"clearing PVE protection on CT {vmid} for a deliberate destroy")
             self.client.put_config(vmid, protection=0, digest=config.get("digest"))
