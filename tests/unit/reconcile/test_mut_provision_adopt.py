@@ -116,12 +116,15 @@ def test_the_refusal_joins_every_problem() -> None:
 
 def test_a_second_leftover_is_refused_naming_the_adopted_one_and_an_unknown_status() -> None:
     class NoStatus(FakePve):
+        silent = False
+
         def status(self, vmid: int) -> dict[str, Any]:
-            super().status(vmid)
-            return {}
+            answer = super().status(vmid)
+            return {} if self.silent else answer
 
     pve = NoStatus()
     first = _leftover(pve)
+    pve.silent = True  # only the adoption scan meets a status answer without ``status``
     extra = first + 1
     pve.cts[extra] = dict(pve.cts[first])
     run, app, _ = _run(pve)
