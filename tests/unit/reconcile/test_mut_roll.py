@@ -27,7 +27,7 @@ from felhom_provider.reconcile import locks
 from felhom_provider.reconcile.hostkeys import READ_PUB, VerifiedKeys
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import marker_for
-from felhom_provider.reconcile.plan import ARCHIVE_PREFIX
+from felhom_provider.reconcile.plan import ARCHIVE_PREFIX, check_archive_config
 from felhom_provider.reconcile.roll import RollEngine
 from felhom_provider.reconcile.roll_keys import NO_SHELL_NOTE
 from felhom_provider.reconcile.roll_plan import HolderRecord, backup_notes, holder_overrides
@@ -37,11 +37,13 @@ from tests.unit.reconcile.roll_fake import (
     GOLDEN_NEW,
     GOLDEN_OLD,
     KEY_PATHS,
+    KEY_TYPES,
     Archive,
     FakeNode,
     FakeNodeShell,
     Kill,
     golden_conf,
+    key_pair,
     public_keys,
 )
 from tests.unit.reconcile.test_roll_engine import assert_clean, make_guest, snapshot, spec_for
@@ -72,6 +74,7 @@ class Node(FakeNode):
     lease_wait: int = 0  # reads of a running guest's interfaces without its address
     sshd_wait: int = 0  # handshakes refused at the new root filesystem
     inside_restore_over: Callable[[int], None] | None = None
+    lose_dumps: bool = False  # vzdump succeeds but its archive is gone
 
     def _enter(self, name: str, arg: Any = None) -> tuple[bool, bool]:
         kill, fail = super()._enter(name, arg)
@@ -138,7 +141,12 @@ class Node(FakeNode):
     def vzdump(self, vmid: int, storage: str, *args: Any, notes: str | None = None,
                **kw: Any) -> str:  # fmt: skip
         self.vzdumps.append((vmid, storage, notes))
-        return super().vzdump(vmid, storage, *args, notes=notes, **kw)
+        known = set(self.archives)
+        upid = super().vzdump(vmid, storage, *args, notes=notes, **kw)
+        if self.lose_dumps:
+            for volid in set(self.archives) - known:
+                del self.archives[volid]
+        return upid
 
     def delete_volume(self, storage: str, volid: str) -> str | None:
         self.deletes.append((storage, volid))
@@ -562,7 +570,9 @@ def test_a_roll_back_restores_only_when_the_guest_left_its_old_archive() -> None
     with pytest.raises(PermanentPveError):
         roller(pve)[0].roll(101, spec_for(101))
     assert [kind for kind, *_ in pve.restores] == ["new"]  # the holder only
-    assert [vmid for vmid, _, _ in pve.vzdumps] == [101] and len(pve.deletes) == 1
+    (dump,) = pve.vzdumps
+    assert dump[:2] == (101, "local")
+    assert [storage for storage, _ in pve.deletes] == ["local"]  # the vzdump, deleted
 
 
 def test_a_guest_without_an_archive_line_is_not_restored_when_nothing_changed() -> None:
@@ -625,6 +635,29 @@ def test_every_read_back_difference_rolls_back(key: str, value: str, problem: st
     assert_clean(pve, {101})
 
 
+def test_every_read_back_difference_is_named() -> None:
+    pve, _ = guest()
+    pve.mangle = {"cores": "4", "memory": "4096"}
+    with pytest.raises(VerificationError) as info:
+        roller(pve)[0].roll(101, spec_for(101))
+    assert str(info.value).startswith(
+        "CT 101 read-back after the restore differs: "
+        "cores '4' instead of '2'; memory '4096' instead of '1024'"
+    )
+
+
+def test_a_vzdump_that_left_no_archive_is_named_by_the_rolls_step() -> None:
+    pve, before = guest()
+    pve.lose_dumps = True
+    with pytest.raises(PveError, match="vzdump of CT 101 left no archive") as info:
+        roller(pve)[0].roll(101, spec_for(101))
+    # the roll's step wins over the one the lower layer named ("backup")
+    assert info.value.context["step"] == "backup-old-rootfs"
+    assert info.value.context["rolled_back"] == BACK
+    assert snapshot(pve, 101) == before
+    assert_clean(pve, {101})
+
+
 def test_a_readback_with_a_data_mount_too_many_rolls_back() -> None:
     pve, _ = guest()
     pve.mangle = {"mp1": "local-lvm:vm-101-disk-7,mp=/srv,size=1G"}
@@ -637,13 +670,14 @@ def test_a_readback_with_a_data_mount_too_many_rolls_back() -> None:
 # --- the journal ----------------------------------------------------------------------------
 
 
-def test_the_journal_of_a_roll_that_failed_at_its_commit() -> None:
+@pytest.mark.parametrize("mode", ["handshake", "nodeShell"])
+def test_the_journal_of_a_roll_that_failed_at_its_commit(mode: str) -> None:
     pve, _ = guest()
     keys = old_public(pve)
     ip = pve.ip(101)
     pve.refuse = {"put_config": 3}
     with pytest.raises(PermanentPveError) as info:
-        roller(pve)[0].roll(101, spec_for(101))
+        roller(pve)[0].roll(101, replace(spec_for(101), host_key_check=mode))
     journal = info.value.journal
     assert isinstance(journal, Journal)
     by_step = {e.step: e for e in journal.entries}
@@ -672,12 +706,25 @@ def test_the_journal_names_dockers_problem() -> None:
 # --- host keys carried over -----------------------------------------------------------------
 
 
-def test_keys_that_do_not_land_are_waited_for_then_refused() -> None:
+@pytest.mark.parametrize("mode", ["handshake", "nodeShell"])
+def test_keys_that_do_not_land_are_waited_for_then_refused(mode: str) -> None:
     pve, before = guest()
     new_os(pve, "keys-lost")
+    baked = {}  # a golden with keys of its own: the guest presents them
+    for kind in KEY_TYPES:
+        private, public = key_pair(kind, "golden")
+        baked[f"/etc/ssh/ssh_host_{kind}_key"] = private
+        baked[f"/etc/ssh/ssh_host_{kind}_key.pub"] = public
+    pve.archives[GOLDEN_NEW].files.update(baked)
+    want = VerifiedKeys(old_public(pve)).fingerprints
+    got = VerifiedKeys(public_keys(baked)).fingerprints
     eng, clock, _ = roller(pve, poll_s=0.5, hostkey_timeout_s=2)
-    with pytest.raises(HostKeyError, match="does not present its old SSH host keys") as info:
-        eng.roll(101, spec_for(101))
+    with pytest.raises(HostKeyError) as info:
+        eng.roll(101, replace(spec_for(101), host_key_check=mode))
+    assert str(info.value).startswith(
+        "CT 101 does not present its old SSH host keys after they were written back "
+        f"(want {want}, got {got})"
+    )
     assert info.value.context["step"] == "host-keys"
     assert clock.now == 2.0
     assert snapshot(pve, 101) == before
@@ -688,9 +735,13 @@ def test_keys_that_do_not_land_are_waited_for_then_refused() -> None:
 
 def test_an_unfit_archive_is_refused_before_any_change() -> None:
     pve, _ = guest()
-    pve.archives[GOLDEN_NEW].conf = golden_conf(9200).replace("keyctl=1,", "")
-    with pytest.raises(VerificationError, match=f"archive {GOLDEN_NEW} is unfit: ") as info:
+    conf = golden_conf(9200).replace("keyctl=1,", "").replace("unprivileged: 1", "")
+    pve.archives[GOLDEN_NEW].conf = conf
+    problems = check_archive_config(parse_pct_conf(conf)).problems
+    assert len(problems) == 2
+    with pytest.raises(VerificationError) as info:
         roller(pve)[0].roll(101, spec_for(101))
+    assert str(info.value).startswith(f"archive {GOLDEN_NEW} is unfit: " + "; ".join(problems))
     assert {k: info.value.context.get(k) for k in ("guest", "vmid", "step")} == {
         "guest": "g101",
         "vmid": 101,
