@@ -175,13 +175,16 @@ class RollEngine(EngineBase):
                 )
             if archive_of(config) == spec.archive:
                 run.say(f"already on {spec.archive}; no roll needed")
-                return self._result(run, config, carried=True)
+                return self._result(config, self._observed(run, config), carried=True)
             with gate.slot(spec.name) if gate is not None else nullcontext():
                 try:
                     return self._roll(run, config)
                 except FelhomError as exc:
+                    # Failures rolled back by ``_fail`` already name their step; the others
+                    # (an unfit archive, the clean-up after the commit point) get it here.
                     exc.context.setdefault("guest", spec.name)
                     exc.context.setdefault("vmid", vmid)
+                    exc.context.setdefault("step", run.step)
                     raise
 
     def recover(self, vmid: int, spec: GuestSpec) -> str | None:
@@ -223,11 +226,7 @@ class RollEngine(EngineBase):
         archive_cfg = ops.archive_config(spec.archive)
         problems = check_archive_config(archive_cfg).problems
         if problems:
-            raise VerificationError(
-                f"archive {spec.archive} is unfit: " + "; ".join(problems),
-                guest=spec.name,
-                step=run.step,
-            )
+            raise VerificationError(f"archive {spec.archive} is unfit: " + "; ".join(problems))
         run.say(
             f"rolling CT {vmid} from {plan.old_archive} to {spec.archive}: data mounts "
             f"{[m.path for m in plan.mounts]} kept, rootfs {plan.rootfs_gib} GiB"
@@ -257,7 +256,7 @@ class RollEngine(EngineBase):
         config = self.client.get_config(vmid)
         if not running:
             state = replace(state, status="stopped", ipv4=None)
-        return self._result(run, config, carried=old_keys is not None, state=state)
+        return self._result(config, state, carried=old_keys is not None)
 
     def _identity(
         self, run: _Roll, plan: RollPlan
@@ -313,8 +312,7 @@ class RollEngine(EngineBase):
         ip = self._lease(vmid, plan.mac)
         if not ip:
             raise VerificationError(
-                f"CT {vmid} got no DHCP lease for {plan.mac} within {self.lease_timeout_s:.0f}s",
-                step=run.step,
+                f"CT {vmid} got no DHCP lease for {plan.mac} within {self.lease_timeout_s:.0f}s"
             )
         if old_ip and ip != old_ip:
             run.say(f"note: lease {ip} differs from the old {old_ip} (same MAC {plan.mac})")
@@ -340,7 +338,7 @@ class RollEngine(EngineBase):
             problems.append(f"archive {archive_of(config)!r} instead of {plan.new_archive!r}")
         if owner_of(config) != plan.owner:
             problems.append(f"owner {owner_of(config)!r}")
-        if as_bool(config.get("protection", 0)) != plan.protection:
+        if as_bool(config.get("protection")) != plan.protection:
             problems.append(f"protection {config.get('protection')!r}")
         for key in ("tags", "onboot", "startup", "cores", "memory", "swap"):
             want = plan.restore_overrides.get(key)
@@ -348,8 +346,7 @@ class RollEngine(EngineBase):
                 problems.append(f"{key} {config.get(key)!r} instead of {want!r}")
         if problems:
             raise VerificationError(
-                f"CT {run.vmid} read-back after the restore differs: " + "; ".join(problems),
-                step="read-back",
+                f"CT {run.vmid} read-back after the restore differs: " + "; ".join(problems)
             )
 
     def _carry_keys(
@@ -380,8 +377,7 @@ class RollEngine(EngineBase):
             got = VerifiedKeys(self.keys.observe(run.vmid, ip, mode)).fingerprints
             raise HostKeyError(
                 f"CT {run.vmid} does not present its old SSH host keys after they were "
-                f"written back (want {want}, got {got})",
-                step="host-keys",
+                f"written back (want {want}, got {got})"
             )
         keys = VerifiedKeys(dict(public))
         run.say(
@@ -397,7 +393,7 @@ class RollEngine(EngineBase):
         problem = docker_problem(self.shell, run.vmid)
         run.ops.journal.record("docker", {"vmid": run.vmid}, result=problem or "greets")
         if problem:
-            raise VerificationError(f"CT {run.vmid}: {problem}", step="docker")
+            raise VerificationError(f"CT {run.vmid}: {problem}")
 
     # --- commit, roll-back, resume --------------------------------------------------------
 
@@ -432,14 +428,14 @@ class RollEngine(EngineBase):
                 ops.stop(vmid, clean=False)
                 for mount in data_mounts(config):
                     ops.move(vmid, mount.key, holder)
-                if as_bool(config.get("protection", 0)):
+                if as_bool(config.get("protection")):
                     ops.set_protection(vmid, on=False)
             ops.restore(vmid, record.backup, old, over=config is not None)
         held = ops.config_or_none(holder) or {}
         for mount in data_mounts(held):
             ops.move(holder, mount.key, vmid)
         restored = ops.config_or_none(vmid) or {}
-        if record.protected and not as_bool(restored.get("protection", 0)):
+        if record.protected and not as_bool(restored.get("protection")):
             ops.set_protection(vmid, on=True, undo=False)
         if record.running and not ops.running(vmid):
             ops.start(vmid)
@@ -478,8 +474,8 @@ class RollEngine(EngineBase):
             raise err from exc
         run.say(f"rolled back: {done}")
         if isinstance(exc, FelhomError):
-            exc.context.setdefault("guest", run.spec.name)
-            exc.context.setdefault("vmid", run.vmid)
+            # ``roll`` adds the guest and VMID; the failed step wins over the one an error
+            # of a lower layer names (a task's kind, a shell command).
             exc.context["step"] = failed_step
             exc.context["rolled_back"] = done
         attach(exc, run.ops.journal)
@@ -515,23 +511,19 @@ class RollEngine(EngineBase):
             ssh_port=self.keys.port,
         )
 
-    def _result(
-        self,
-        run: _Roll,
-        config: dict[str, Any],
-        *,
-        carried: bool,
-        state: GuestState | None = None,
-    ) -> RollResult:
-        if state is None:
-            status = str(self.client.status(run.vmid).get("status", ""))
-            ip = (
-                lease_of(self.client.interfaces(run.vmid), mac_of(config))
-                if status == "running"
-                else None
-            )
-            public = self.keys.observe(run.vmid, ip, run.spec.host_key_check) if ip else {}
-            state = self._state(run, config, status, ip, VerifiedKeys(public))
+    def _observed(self, run: _Roll, config: dict[str, Any]) -> GuestState:
+        """The published state of a guest that needs no roll, read from PVE as it is now."""
+        status = str(self.client.status(run.vmid).get("status", ""))
+        ip = (
+            lease_of(self.client.interfaces(run.vmid), mac_of(config))
+            if status == "running"
+            else None
+        )
+        public = self.keys.observe(run.vmid, ip, run.spec.host_key_check) if ip else {}
+        return self._state(run, config, status, ip, VerifiedKeys(public))
+
+    @staticmethod
+    def _result(config: dict[str, Any], state: GuestState, *, carried: bool) -> RollResult:
         outputs = roll_outputs(config)
         return RollResult(
             state=state,
