@@ -10,8 +10,7 @@ same after a SIGKILL, when the in-memory journal is gone.
 
 from __future__ import annotations
 
-import contextlib
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from functools import partial
 from typing import Any
 
@@ -108,7 +107,8 @@ class RollOps:
         the node's restore slots, as a guest bring-up does (``provision.restore``).
         """
         with locks.restore_slots(self.node, self.restore_slots):
-            for attempt in range(1, self.vmid_attempts + 1):
+            attempt = 1
+            while True:  # a VMID taken between nextid and the POST: ask again, bounded
                 with ExitStack() as inflight:
                     with locks.allocation_lock(self.node):
                         vmid = int(self.client.next_vmid())
@@ -127,13 +127,13 @@ class RollOps:
                             )
                         except AlreadyExistsError:
                             self.journal.failed(entry, AlreadyExistsError("taken"))
-                            if attempt == self.vmid_attempts:
+                            if attempt >= self.vmid_attempts:
                                 raise
+                            attempt += 1
                             continue
                     self.applier.wait(upid, f"restore holder CT {vmid}")
                 self.journal.done(entry, {"upid": str(upid)})
                 return vmid
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def write_record(self, holder: int, record: HolderRecord) -> None:
         """Write the roll's durable record into the holder's description."""
@@ -234,7 +234,7 @@ class RollOps:
         if not (clean and self._shutdown(vmid)):
             # NotRunningError: it stopped meanwhile (a shutdown that ended late, someone
             # else's stop); the goal is reached.
-            with contextlib.suppress(NotRunningError):
+            with suppress(NotRunningError):
                 send = partial(self.client.stop, vmid)
                 self.applier.run("vzstop", vmid, f"stop CT {vmid}", send)
         self.journal.done(entry)

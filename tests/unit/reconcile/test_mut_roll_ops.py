@@ -371,6 +371,31 @@ def test_backup_is_a_stop_mode_zstd_vzdump_whose_archive_is_the_undo() -> None:
     assert r.waited("vzdump old root filesystem")
 
 
+def test_backup_that_leaves_no_archive_of_the_owner_is_an_error_of_the_backup_step() -> None:
+    r = rig()
+    with pytest.raises(PveError) as caught:
+        r.ops.backup(GUEST, "local", backup_notes("felhom/test/other", GOLDEN_OLD), OWNER)
+    assert caught.value.message == f"vzdump of CT {GUEST} left no archive"
+    assert caught.value.context == {"vmid": GUEST, "step": "backup"}
+    assert r.journal.entries[0].status is JournalStatus.PENDING
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_delete_backup_follows_the_task_when_pve_answers_one(ok: bool) -> None:
+    """Some storages delete in a worker: PVE answers a UPID, and the deletion is its task."""
+    r = rig()
+    volid = "local:backup/vzdump-lxc-200-a.tar.zst"
+    upid = f"UPID:pve:1:1:00000001:imgdel:{volid}:{'OK' if ok else 'FAIL'}:"
+    r.pve.delete_volume = lambda storage, volid: upid  # type: ignore[method-assign]
+    if ok:
+        r.ops.delete_backup("local", volid)
+    else:
+        with pytest.raises(TaskFailedError):
+            r.ops.delete_backup("local", volid)
+    assert [args for args, _ in r.spy.calls("wait_task")] == [(upid,)]
+    assert r.waited(f"delete {volid}")
+
+
 def test_delete_backup_names_the_storage_and_takes_a_missing_one_as_deleted() -> None:
     r = rig()
     volid = "local:backup/vzdump-lxc-200-a.tar.zst"
