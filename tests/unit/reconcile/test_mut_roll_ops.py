@@ -144,6 +144,20 @@ def node(*, running: bool = False) -> FakeNode:
     return pve
 
 
+def locks_held(vmid: int) -> dict[str, bool]:
+    """What this process holds on the node now: its one restore slot (``restore_slots=1``),
+    the VMID allocation lock, the in-flight mark of ``vmid``."""
+    slot = locks.restore_slots(NODE, 1)
+    free = slot.acquire(blocking=False)
+    if free:
+        slot.release()
+    return {
+        "slot free": free,
+        "allocation locked": locks.allocation_lock(NODE).locked(),
+        "in flight": locks.is_inflight(NODE, vmid),
+    }
+
+
 def entry(step: str, action: dict[str, Any], undo: Any = None, result: Any = None) -> JournalEntry:
     return JournalEntry(step, action, undo, result, JournalStatus.DONE)
 
@@ -246,16 +260,7 @@ def test_find_backups_asks_for_this_guests_backups_and_keeps_the_owners_sorted()
 def test_create_holder_restores_under_the_node_locks_and_journals_its_destroy() -> None:
     r = rig(restore_slots=1)
     seen: dict[str, bool] = {}
-
-    def during_post() -> None:
-        slot = locks.restore_slots(NODE, 1)
-        seen["slot free"] = slot.acquire(blocking=False)
-        if seen["slot free"]:
-            slot.release()
-        seen["allocation locked"] = locks.allocation_lock(NODE).locked()
-        seen["in flight"] = locks.is_inflight(NODE, HOLDER)
-
-    r.spy.before["restore_lxc"] = during_post
+    r.spy.before["restore_lxc"] = lambda: seen.update(locks_held(HOLDER))
     overrides = {"rootfs": "local-lvm:1", "protection": 1}
     assert r.ops.create_holder(GOLDEN_NEW, overrides) == HOLDER
     assert seen == {"slot free": False, "allocation locked": True, "in flight": True}
@@ -432,20 +437,12 @@ def test_restore_sends_over_or_anew_in_a_restore_slot_and_in_flight(
 ) -> None:
     r = rig(restore_slots=1)
     seen: dict[str, bool] = {}
-
-    def during() -> None:
-        slot = locks.restore_slots(NODE, 1)
-        seen["slot free"] = slot.acquire(blocking=False)
-        if seen["slot free"]:
-            slot.release()
-        seen["in flight"] = locks.is_inflight(NODE, vmid)
-
-    r.spy.before[method] = during
+    r.spy.before[method] = lambda: seen.update(locks_held(vmid))
     overrides = {"rootfs": "local-lvm:8"}
     r.ops.restore(vmid, GOLDEN_NEW, overrides, over=over)
     assert r.spy.sent() == [method]
     assert r.spy.calls(method) == [((vmid, GOLDEN_NEW, overrides), {})]
-    assert seen == {"slot free": False, "in flight": True}
+    assert seen == {"slot free": False, "allocation locked": False, "in flight": True}
     assert not locks.is_inflight(NODE, vmid)
     assert r.journal.entries == [entry(step, {"vmid": vmid, "archive": GOLDEN_NEW})]
     assert r.waited(f"restore CT {vmid}")
