@@ -10,11 +10,11 @@ same after a SIGKILL, when the in-memory journal is gone.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from functools import partial
 from typing import Any
 
-from felhom_provider.errors import AlreadyExistsError, NotFoundError, PermanentPveError, PveError
+from felhom_provider.errors import AlreadyExistsError, NotFoundError, NotRunningError, PveError
 from felhom_provider.pve.props import parse_pct_conf, split_tags
 from felhom_provider.reconcile import locks
 from felhom_provider.reconcile.apply import Applier
@@ -35,6 +35,9 @@ from felhom_provider.reconcile.undo import (
     StartCT,
     StopCT,
 )
+
+#: How long a clean shutdown may take before PVE's task fails (then the CT is stopped hard).
+SHUTDOWN_TIMEOUT_S = 60
 
 
 class RollOps:
@@ -67,12 +70,11 @@ class RollOps:
 
     def running(self, vmid: int) -> bool:
         """True when the CT runs."""
-        return str(self.client.status(vmid).get("status", "")) == "running"
+        return self.client.status(vmid).get("status") == "running"
 
     def archive_config(self, volid: str) -> dict[str, Any]:
         """An archive's embedded pct.conf (``extractconfig``)."""
-        raw = self.client.extractconfig(volid)
-        return parse_pct_conf(raw) if isinstance(raw, str) else dict(raw)
+        return parse_pct_conf(self.client.extractconfig(volid))
 
     def find_holder(self, owner: str, guest: int) -> tuple[int, HolderRecord] | None:
         """The holder of an interrupted roll of ``guest``, found by tag and marker.
@@ -105,7 +107,8 @@ class RollOps:
         the node's restore slots, as a guest bring-up does (``provision.restore``).
         """
         with locks.restore_slots(self.node, self.restore_slots):
-            for attempt in range(1, self.vmid_attempts + 1):
+            attempt = 1
+            while True:  # a VMID taken between nextid and the POST: ask again, bounded
                 with ExitStack() as inflight:
                     with locks.allocation_lock(self.node):
                         vmid = int(self.client.next_vmid())
@@ -124,13 +127,13 @@ class RollOps:
                             )
                         except AlreadyExistsError:
                             self.journal.failed(entry, AlreadyExistsError("taken"))
-                            if attempt == self.vmid_attempts:
+                            if attempt >= self.vmid_attempts:
                                 raise
+                            attempt += 1
                             continue
                     self.applier.wait(upid, f"restore holder CT {vmid}")
                 self.journal.done(entry, {"upid": str(upid)})
                 return vmid
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def write_record(self, holder: int, record: HolderRecord) -> None:
         """Write the roll's durable record into the holder's description."""
@@ -228,16 +231,19 @@ class RollOps:
             return
         entry = self.journal.begin("stop", {"vmid": vmid}, undo=StartCT(vmid=vmid))
         self.say(f"{'shutting down' if clean else 'stopping'} CT {vmid}")
-        try:
-            if not clean:
-                raise PermanentPveError("hard stop asked")
-            send = partial(self.client.shutdown, vmid, timeout=60)
-            self.applier.run("vzshutdown", vmid, f"shutdown CT {vmid}", send)
-        except PveError:
-            try:
+        if not (clean and self._shutdown(vmid)):
+            # NotRunningError: it stopped meanwhile (a shutdown that ended late, someone
+            # else's stop); the goal is reached.
+            with suppress(NotRunningError):
                 send = partial(self.client.stop, vmid)
                 self.applier.run("vzstop", vmid, f"stop CT {vmid}", send)
-            except PermanentPveError as exc:
-                if "not running" not in exc.pve_message:
-                    raise
         self.journal.done(entry)
+
+    def _shutdown(self, vmid: int) -> bool:
+        """A clean shutdown (``timeout`` s for the CT's init); False when it failed."""
+        send = partial(self.client.shutdown, vmid, timeout=SHUTDOWN_TIMEOUT_S)
+        try:
+            self.applier.run("vzshutdown", vmid, f"shutdown CT {vmid}", send)
+        except PveError:
+            return False
+        return True

@@ -22,6 +22,7 @@ from typing import Any
 from felhom_provider.errors import (
     AlreadyExistsError,
     NotFoundError,
+    NotRunningError,
     PermanentPveError,
     TaskFailedError,
 )
@@ -214,7 +215,7 @@ class FakeNode:
     def stop(self, vmid: int) -> str:
         kill, _ = self._enter("stop", vmid)
         if vmid not in self.running:
-            raise PermanentPveError(f"CT {vmid} not running")
+            raise NotRunningError(f"CT {vmid} not running")  # as the classifier answers it
         self.running.discard(vmid)
         return self.done(kill, self._upid("vzstop", vmid))
 
