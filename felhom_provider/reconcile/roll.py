@@ -40,7 +40,7 @@ from felhom_provider.errors import (
     VerificationError,
 )
 from felhom_provider.pve.props import as_bool
-from felhom_provider.reconcile import locks
+from felhom_provider.reconcile import locks, vmids
 from felhom_provider.reconcile.apply import lease_of, poll_until
 from felhom_provider.reconcile.compensate import attach
 from felhom_provider.reconcile.engine_base import EngineBase
@@ -122,7 +122,7 @@ class RollEngine(EngineBase):
         hostkey_timeout_s: float = 60.0,
         task_timeout_s: float = 600.0,
         poll_s: float = 1.0,
-        vmid_attempts: int = 5,
+        vmid_attempts: int = vmids.ATTEMPTS,
     ) -> None:
         super().__init__(
             client,

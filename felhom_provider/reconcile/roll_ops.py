@@ -16,7 +16,7 @@ from typing import Any
 
 from felhom_provider.errors import AlreadyExistsError, NotFoundError, NotRunningError, PveError
 from felhom_provider.pve.props import parse_pct_conf, split_tags
-from felhom_provider.reconcile import locks
+from felhom_provider.reconcile import locks, vmids
 from felhom_provider.reconcile.apply import Applier
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.ports import Progress, RollApi
@@ -52,7 +52,7 @@ class RollOps:
         *,
         node: str,
         restore_slots: int = locks.DEFAULT_RESTORES_PER_NODE,
-        vmid_attempts: int = 5,
+        vmid_attempts: int = vmids.ATTEMPTS,
     ) -> None:
         self.client = client
         self.applier = applier
@@ -106,12 +106,13 @@ class RollOps:
         ``nextid`` and the POST run under the node's allocation lock, the restore in one of
         the node's restore slots, as a guest bring-up does (``provision.restore``).
         """
-        with locks.restore_slots(self.node, self.restore_slots):
+        with locks.restore_slot(self.node, self.restore_slots):
             attempt = 1
             while True:  # a VMID taken between nextid and the POST: ask again, bounded
                 with ExitStack() as inflight:
                     with locks.allocation_lock(self.node):
-                        vmid = int(self.client.next_vmid())
+                        # Another stack's roll or bring-up may race for the same id.
+                        vmid = vmids.candidate(int(self.client.next_vmid()), attempt)
                         inflight.enter_context(locks.inflight(self.node, vmid))
                         entry = self.journal.begin(
                             "holder",
@@ -214,7 +215,7 @@ class RollOps:
         send = partial(method, vmid, archive, overrides)
         # A restore slot like any restore on the node; in flight, so that adoption and holder
         # scans of this process do not wait for the ``lock: create`` it holds.
-        with locks.restore_slots(self.node, self.restore_slots), locks.inflight(self.node, vmid):
+        with locks.restore_slot(self.node, self.restore_slots), locks.inflight(self.node, vmid):
             self.applier.run("vzrestore", vmid, f"restore CT {vmid}", send)
         self.journal.done(entry)
 

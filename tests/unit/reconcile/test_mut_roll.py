@@ -23,7 +23,7 @@ from felhom_provider.errors import (
     VerificationError,
 )
 from felhom_provider.pve.props import parse_pct_conf
-from felhom_provider.reconcile import locks
+from felhom_provider.reconcile import locks, vmids
 from felhom_provider.reconcile.hostkeys import READ_PUB, VerifiedKeys
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import marker_for
@@ -218,7 +218,7 @@ def test_engine_defaults() -> None:
     assert (eng.keys.port, eng.task_timeout_s, eng.vmid_attempts, eng.restores_per_node) == (
         22,
         600.0,
-        5,
+        vmids.ATTEMPTS,
         locks.DEFAULT_RESTORES_PER_NODE,
     )
     # a lease within two minutes, host keys within one, both read every second
@@ -259,7 +259,9 @@ def test_host_keys_without_a_shell_are_polled_until_sshd_answers() -> None:
     assert result.state.host_public_keys == old_public(pve)
 
 
-def test_holder_vmid_attempts_are_bounded() -> None:
+def test_holder_vmid_attempts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Re-rolls ask for ``nextid`` itself here; the random offset is ``test_vmids``'s.
+    monkeypatch.setattr(vmids, "candidate", lambda next_free, attempt, rng=None: next_free)
     pve, before = guest()
     pve.taken = 2
     eng, _, _ = roller(pve, vmid_attempts=2)

@@ -16,7 +16,7 @@ from felhom_provider.errors import (
     PveError,
     TaskFailedError,
 )
-from felhom_provider.reconcile import locks
+from felhom_provider.reconcile import locks, vmids
 from felhom_provider.reconcile.apply import Applier
 from felhom_provider.reconcile.journal import Journal, JournalEntry, JournalStatus
 from felhom_provider.reconcile.ports import RollApi
@@ -279,14 +279,18 @@ def test_create_holder_restores_under_the_node_locks_and_journals_its_destroy() 
 
 
 @pytest.mark.parametrize("attempts", [None, 2])
-def test_create_holder_gives_up_after_vmid_attempts_taken_vmids(attempts: int | None) -> None:
-    """Every ``nextid`` answer is taken by someone else by the time the POST arrives."""
+def test_create_holder_gives_up_after_vmid_attempts_taken_vmids(
+    attempts: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ``nextid`` answer is taken by someone else by the time the POST arrives (re-rolls
+    ask for ``nextid`` itself here; the random offset is ``test_vmids``'s)."""
+    monkeypatch.setattr(vmids, "candidate", lambda next_free, attempt, rng=None: next_free)
     kw: dict[str, Any] = {} if attempts is None else {"vmid_attempts": attempts}
     r = rig(**kw)
     r.pve.next_vmid = lambda hint=None: GUEST  # type: ignore[method-assign]
     with pytest.raises(AlreadyExistsError):
         r.ops.create_holder(GOLDEN_NEW, {"rootfs": "local-lvm:1"})
-    expected = 5 if attempts is None else attempts
+    expected = vmids.ATTEMPTS if attempts is None else attempts
     assert len(r.spy.calls("restore_lxc")) == expected
     assert [(e.step, e.status, e.undo, e.error) for e in r.journal.entries] == [
         ("holder", JournalStatus.FAILED, None, "taken")
