@@ -338,7 +338,7 @@ def test_the_deadline_is_checked_after_each_wait(
     clock = Clock(0.0, 0.5, 0.98, 1.0)
     shell = _shell(clock, monkeypatch)
     with pytest.raises(CommandTimeoutError) as info:
-        shell.run(["hang", Secret(TOKEN)], timeout=1.0)
+        shell.run(["hang", TOKEN], timeout=1.0)  # a secret of the shell, not a Secret
     assert clock.waits == [0.05, pytest.approx(0.02)]
     assert clock.times == []
     err = info.value

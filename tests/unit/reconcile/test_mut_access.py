@@ -17,6 +17,7 @@ from felhom_provider.reconcile.access import (
     READ,
     WRITE,
     needs_write,
+    read_keys,
     render,
     sync_keys,
 )
@@ -109,7 +110,17 @@ def test_without_a_node_shell_no_keys_is_nothing_to_do() -> None:
 def test_without_a_node_shell_keys_are_refused() -> None:
     with pytest.raises(VerificationError) as info:
         _sync(None, KEYS, Journal("acme-web"))
+    assert info.value.message == "SSH keys need felhom:nodeShell (they are written with pct exec)"
     assert info.value.context == {"guest": "acme-web", "vmid": VMID, "step": "authorized-keys"}
+
+
+@pytest.mark.parametrize(
+    ("content", "read"), [(None, None), ("", ""), (render(KEYS), render(KEYS))]
+)
+def test_read_keys_is_none_only_without_a_file(content: str | None, read: str | None) -> None:
+    shell = KeysShell(content=content)
+    assert read_keys(shell, VMID) == read
+    assert shell.calls == [(VMID, list(READ), None, 60)]
 
 
 # --- the write ----------------------------------------------------------------------------
