@@ -65,7 +65,8 @@ def secret_forms(secret: str) -> set[str]:
     whitespace, and escaped as ``repr`` (str and bytes), JSON and URL-encoding render it.
 
     A secret pasted from a file often ends in CR/LF; ``http.client`` then refuses the header
-    and its error shows ``b'...secret\\r\\n'``: the stripped form masks that.
+    and its error shows ``b'...secret\\r\\n'``: the stripped form masks that. A secret
+    holding a lone surrogate (an undecodable byte from the environment) is escaped, not fatal.
     """
     forms: set[str] = set()
     for raw in {secret, secret.strip()}:
@@ -76,8 +77,9 @@ def secret_forms(secret: str) -> set[str]:
             repr(raw)[1:-1],
             json.dumps(raw)[1:-1],
             repr(raw.encode("utf-8", "backslashreplace"))[2:-1],
-            quote(raw, safe=""),
-            quote_plus(raw),
+            # URL-encoding is strict by default and would raise on a lone surrogate.
+            quote(raw, safe="", errors="backslashreplace"),
+            quote_plus(raw, errors="backslashreplace"),
         }
     return forms
 

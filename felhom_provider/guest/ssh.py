@@ -117,7 +117,7 @@ class ParamikoNodeShell:
             ) from exc
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise GuestCommandError(
-                f"cannot reach the node shell at {self._where()}: {exc or type(exc).__name__}",
+                f"cannot reach the node shell at {self._where()}: {str(exc) or type(exc).__name__}",
                 exit_code=-1,
             ) from exc
         if offered.asbytes() != self._pinned.asbytes():

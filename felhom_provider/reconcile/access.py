@@ -36,17 +36,10 @@ def render(keys: Sequence[str]) -> str:
     return "\n".join((HEADER, *keys)) + "\n"
 
 
-def _text(result: object) -> str:
-    out = getattr(result, "stdout", "")
-    return out.decode() if isinstance(out, bytes) else str(out)
-
-
 def read_keys(shell: ShellLike, vmid: int) -> str | None:
     """The guest's authorized_keys as it is now, or None when there is none."""
     result = shell.exec(vmid, list(READ), timeout=60)
-    if int(getattr(result, "exit_code", 0) or 0) != 0:
-        return None
-    return _text(result)
+    return result.stdout if result.exit_code == 0 else None
 
 
 def needs_write(current: str | None, keys: Sequence[str]) -> bool:

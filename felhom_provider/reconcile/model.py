@@ -71,9 +71,8 @@ def _attrs_from(table: Table, props: Mapping[str, Any]) -> dict[str, Any]:
         try:
             value = fld.validate(raw)
         except ValueError as exc:
-            raise ConfigError(
-                fld.key + getattr(exc, "path", ""), getattr(exc, "reason", str(exc))
-            ) from None
+            # A FieldError's text is its reason; its path extends the key (``network.gw``).
+            raise ConfigError(fld.key + getattr(exc, "path", ""), str(exc)) from None
         values[fld.attr] = tuple(value) if isinstance(value, list) else value
     return values
 

@@ -4,7 +4,8 @@ PVE's keys (pve-container ``src/PVE/LXC/Config.pm``): ``net0`` is a property str
 (``$netconf_desc``: ``name, bridge, hwaddr, ip, gw, ip6, gw6, tag, firewall, mtu, type``),
 ``startup`` is ``pve-startup-order`` (``[order=]N,up=N,down=N``), ``nameserver`` a
 space-separated address list, booleans are ``0``/``1`` and absent means PVE's default.
-Both directions live here so that restore, update, read-back and observe agree.
+``net0`` has no default key (its ``name`` is always written ``name=``), ``startup`` has
+``order``. Both directions live here so that restore, update, read-back and observe agree.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ def net0_for(spec: GuestSpec, base: str | None, *, hwaddr: str | None) -> str:
     ``hwaddr``: the MAC to keep (an update keeps the guest's own); None leaves it out so
     PVE generates a fresh one (a restore: F1). A pinned ``network.mac`` wins over both.
     """
-    options = config_property({"net0": base}, "net0", default_key="name")
-    for key in ("name", "bridge", "hwaddr", "ip", "firewall", *_NET_OPTIONS.values()):
+    options = config_property({"net0": base}, "net0")
+    # ``Net.format`` writes bridge and ip over any option of that name; ``name`` it does not.
+    for key in ("name", "hwaddr", "firewall", *_NET_OPTIONS.values()):
         options.pop(key, None)
     net = dict(spec.network)
     for key, option in _NET_OPTIONS.items():
@@ -45,14 +47,14 @@ def net0_for(spec: GuestSpec, base: str | None, *, hwaddr: str | None) -> str:
 
 def network_of(config: Mapping[str, Any]) -> dict[str, Any]:
     """The ``network`` object a CT's ``net0`` describes (firewall only when on)."""
-    opts = config_property(config, "net0", default_key="name")
+    opts = config_property(config, "net0")
     out: dict[str, Any] = {}
     if opts.get("ip"):
         out["ip"] = opts["ip"]
     for key, option in _NET_OPTIONS.items():
         if opts.get(option):
             out[key] = int(opts[option]) if key in ("vlan", "mtu") else opts[option]
-    if as_bool(opts.get("firewall", 0)):
+    if as_bool(opts.get("firewall")):
         out["firewall"] = True
     if opts.get("hwaddr"):
         out["mac"] = opts["hwaddr"].upper()
@@ -94,8 +96,8 @@ def settings_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The field-table values PVE's config shows beyond the core sizes, keyed by field."""
     startup = config_property(config, "startup", default_key="order")
     settings: dict[str, Any] = {
-        "onboot": as_bool(config.get("onboot", 0)),
-        "protection": as_bool(config.get("protection", 0)),
+        "onboot": as_bool(config.get("onboot")),
+        "protection": as_bool(config.get("protection")),
         "network": network_of(config),
         "startup": {k: int(v) for k, v in startup.items()} or None,
         "nameserver": str(config["nameserver"]).split() if config.get("nameserver") else None,
