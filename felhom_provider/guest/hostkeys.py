@@ -20,6 +20,7 @@ import paramiko
 from paramiko.ssh_exception import IncompatiblePeer
 
 from felhom_provider.errors import ConfigError, HostKeyError
+from felhom_provider.guest.keyline import check_key_line
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +59,14 @@ def parse_public_key(line: str, *, field: str = "nodeShell.hostKey") -> paramiko
     """An OpenSSH public-key line (``ssh-ed25519 AAAA… [comment]``) → a paramiko key.
 
     Raises ``ConfigError`` naming ``field`` when the line is malformed, the type is not one
-    we can pin, or the blob's inner type disagrees with the declared one.
+    we can pin, or the blob's inner type disagrees with the declared one (``keyline``), or
+    the SSH library cannot read the key itself.
     """
-    parts = line.strip().split()
-    if len(parts) < 2:
-        raise ConfigError(field, "expected an OpenSSH public key line: '<type> <base64> [comment]'")
-    key_type, b64 = parts[0], parts[1]
-    if key_type not in KEY_TYPE_ALGORITHMS:
-        raise ConfigError(field, f"unsupported host key type {key_type!r}")
+    checked = check_key_line(line, field=field)
     try:
-        blob = base64.b64decode(b64, validate=True)
-        key = paramiko.PKey.from_type_string(key_type, blob)
-    except (binascii.Error, ValueError, paramiko.SSHException) as exc:
-        raise ConfigError(field, f"unreadable {key_type} key: {exc}") from None
-    if key.get_name() != key_type:
-        raise ConfigError(field, f"key blob is {key.get_name()}, line says {key_type}")
+        key = paramiko.PKey.from_type_string(checked.key_type, checked.blob)
+    except (ValueError, paramiko.SSHException) as exc:
+        raise ConfigError(field, f"unreadable {checked.key_type} key: {exc}") from None
     return key
 
 

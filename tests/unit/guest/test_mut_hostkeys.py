@@ -42,7 +42,7 @@ def test_fingerprint_blob_is_unpadded_base64_of_sha256() -> None:
         ("", "expected an OpenSSH public key line: '<type> <base64> [comment]'"),
         ("ssh-dss AAAA", "unsupported host key type 'ssh-dss'"),
         # paramiko itself refuses a blob of another type than the line says.
-        (ED.replace("ssh-ed25519", "ssh-rsa"), "unreadable ssh-rsa key: Invalid key"),
+        (ED.replace("ssh-ed25519", "ssh-rsa"), "key blob is ssh-ed25519, line says ssh-rsa"),
     ],
 )
 def test_parse_public_key_problems_name_the_field(line: str, problem: str) -> None:
