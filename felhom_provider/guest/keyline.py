@@ -67,14 +67,16 @@ def check_key_line(line: str, *, field: str) -> KeyLine:
         fields = _fields(blob)
     except (binascii.Error, ValueError) as exc:
         raise ConfigError(field, f"unreadable {key_type} key: {exc}") from None
-    inner = fields[0].decode("ascii", "replace") if fields else ""
-    if inner != key_type:
-        raise ConfigError(field, f"key blob is {inner or 'empty'}, line says {key_type}")
+    # A non-empty blob has at least one field or failed above; bytes are compared as bytes
+    # and decoded only for the message.
+    if fields[0] != key_type.encode():
+        inner = fields[0].decode("ascii", "replace") or "empty"
+        raise ConfigError(field, f"key blob is {inner}, line says {key_type}")
     body = fields[1:]
     if len(body) != FIELDS_AFTER_TYPE[key_type] or not all(body):
         raise ConfigError(field, f"unreadable {key_type} key: wrong number of fields")
     if key_type == "ssh-ed25519" and len(body[0]) != ED25519_KEY_BYTES:
         raise ConfigError(field, f"unreadable {key_type} key: {len(body[0])}-byte key")
-    if key_type.startswith("ecdsa-sha2-") and body[0].decode("ascii", "replace") != key_type[11:]:
+    if key_type.startswith("ecdsa-sha2-") and body[0] != key_type[11:].encode():
         raise ConfigError(field, f"unreadable {key_type} key: curve {body[0]!r}")
     return KeyLine(key_type, blob)

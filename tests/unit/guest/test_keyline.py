@@ -59,6 +59,10 @@ ED = ED_BLOB[4 + len(b"ssh-ed25519") + 4 :]
         ("ssh-dss AAAAB3NzaC1kc3M=", "unsupported host key type 'ssh-dss'"),
         ("ssh-ed25519 not*base64", "unreadable ssh-ed25519 key"),
         ("ssh-ed25519 " + _blob(b"ssh-rsa", ED), "key blob is ssh-rsa, line says ssh-ed25519"),
+        (
+            "ssh-ed25519 " + _blob(b"ssh-\xffed25519", ED),
+            "key blob is ssh-\ufffded25519, line says ssh-ed25519",
+        ),
         ("ssh-ed25519 " + _blob(b""), "key blob is empty, line says ssh-ed25519"),
         ("ssh-ed25519 " + _blob(b"ssh-ed25519"), "wrong number of fields"),
         ("ssh-ed25519 " + _blob(b"ssh-ed25519", ED, b"x"), "wrong number of fields"),
@@ -88,5 +92,6 @@ def test_a_truncated_blob_is_refused(cut: int) -> None:
 
 def test_trailing_bytes_after_the_last_field_are_refused() -> None:
     raw = ED_BLOB + b"\x00\x00"
-    with pytest.raises(ConfigError, match="truncated length"):
+    with pytest.raises(ConfigError) as info:
         check_key_line("ssh-ed25519 " + base64.b64encode(raw).decode(), field=FIELD)
+    assert info.value.message == f"{FIELD}: unreadable ssh-ed25519 key: truncated length"

@@ -48,6 +48,14 @@ def test_slot_files_sit_in_the_directory_per_node_and_index(tmp_path: Path) -> N
     assert NodeSlots(tmp_path, 2).path("pve-2", 1) == tmp_path / "pve-2.1.slot"
 
 
+def test_the_slot_directory_and_owner_only_files_are_made_on_first_use(tmp_path: Path) -> None:
+    slots = NodeSlots(tmp_path / "project" / ".felhom" / "node-slots", 1)
+    fd = slots.try_take("pve", [0])
+    assert fd is not None
+    os.close(fd)
+    assert (slots.path("pve", 0).stat().st_mode & 0o777) == 0o600
+
+
 def test_at_most_limit_holders_per_node_and_nodes_are_apart(tmp_path: Path) -> None:
     slots = NodeSlots(tmp_path / "slots", 2)
     first = slots.try_take("pve", [0, 1])
