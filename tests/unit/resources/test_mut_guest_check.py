@@ -53,3 +53,12 @@ def test_malformed_old_mounts_are_skipped_not_compared() -> None:
     assert result.failures[0].reason.startswith(
         "mounts: removing the mount at /x would destroy its volume and data."
     )
+
+
+def test_every_removed_mount_is_named() -> None:
+    mounts = [{"storage": "local-lvm", "sizeGiB": 1.0, "path": p} for p in ("/x", "/y")]
+    result = check_guest(wire_inputs(mounts=mounts), wire_inputs())
+    assert [f.reason.split(" would ")[0] for f in result.failures] == [
+        "mounts: removing the mount at /x",
+        "mounts: removing the mount at /y",
+    ]
