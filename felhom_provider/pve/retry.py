@@ -294,12 +294,14 @@ class PollBackoff:
     """Task poll intervals: ``initial_s`` growing by ``factor`` up to ``max_s``.
 
     Short tasks (start, a small restore) end within a second, so early polls are quick; long
-    ones (vzdump) are polled at ``max_s`` so a fleet does not flood the API with status reads.
+    ones are polled every ``max_s``: one status read a second per task. A restore holds its
+    node's restore slot until its end is seen, so a slower poll leaves the slot idle for up to
+    the interval; the restore slots also bound how many restores are polled at once.
     """
 
     initial_s: float = 0.25
     factor: float = 1.5
-    max_s: float = 2.0
+    max_s: float = 1.0
 
     def delay(self, attempt: int) -> float:
         """The pause after poll number ``attempt`` (1-based)."""

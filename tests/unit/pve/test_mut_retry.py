@@ -237,7 +237,7 @@ def test_retry_settings_defaults() -> None:
     assert RetrySettings() == RetrySettings(
         attempts=6, initial_s=0.5, max_s=8.0, multiplier=2.0, jitter_s=0.5
     )
-    assert PollBackoff() == PollBackoff(initial_s=0.25, factor=1.5, max_s=2.0)
+    assert PollBackoff() == PollBackoff(initial_s=0.25, factor=1.5, max_s=1.0)
 
 
 def _failing(errors: list[BaseException]) -> Any:
