@@ -168,8 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"stacks that failed (see the lines above): {failed}")
     print(
-        f"runner overhead per stack (no-op up): {noop['per_stack_s']} s per stack, "
-        f"{noop['wall_per_stack_s']} s of wall time per stack at {p} in parallel"
+        f"runner overhead per stack (no-op up): {noop['wall_per_stack_s']} s of wall time per "
+        f"stack at {p} in parallel (each stack's own run, start-gate wait included: "
+        f"{noop['per_stack_s']} s)"
     )
     rss = figures["peak_rss_mib"]
     print(f"peak RSS: runner {rss['runner']} MiB, largest child {rss['largest_child']} MiB")

@@ -50,6 +50,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         default=0,
         help="restores at once on one PVE node across all stacks (0: each stack's own bound)",
     )
+    p.add_argument(
+        "--start-parallel",
+        type=int,
+        default=0,
+        help="stacks starting up (CLI, program, provider) at once (0: two per CPU)",
+    )
     p.add_argument("--canary", type=int, default=0, help="stacks in the first wave")
     p.add_argument("--wave-size", type=int, default=0, help="stacks per later wave (0: all)")
     p.add_argument(
@@ -126,6 +132,7 @@ def _run(
         pulumi_parallel=args.pulumi_parallel,
         on_locked=args.on_locked,
         lock_wait_s=args.lock_wait,
+        start_parallel=args.start_parallel,
     )
     title = f"felhom fleet {operation} ({fleet.backend_label})"
     with Progress(console, title, live=False if args.no_live else None) as progress:
@@ -176,9 +183,10 @@ def run(argv: Sequence[str], prog: str = "felhom", fleet_only: bool = False) -> 
     if args.command == "destroy" and not args.yes_destroy:
         console.print("[red]refusing to destroy without --yes-destroy[/]")
         return EX_USAGE
-    if getattr(args, "node_restores", 0) < 0:
-        console.print("[red]error:[/] --node-restores must be >= 0")
-        return EX_USAGE
+    for flag in ("node_restores", "start_parallel"):
+        if getattr(args, flag, 0) < 0:
+            console.print(f"[red]error:[/] --{flag.replace('_', '-')} must be >= 0")
+            return EX_USAGE
     fleet = FleetEnv.from_environ(project, os.environ)
     if getattr(args, "node_restores", 0):
         fleet = fleet.with_node_restores(args.node_restores)

@@ -7,7 +7,7 @@ Pulumi's (``workspace``), ordering and bounds are the scheduler's (``waves``).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pulumi import automation as auto
@@ -22,9 +22,11 @@ from felhom_provider.fleet.report import (
     StackResult,
 )
 from felhom_provider.fleet.stacks import StackInfo
+from felhom_provider.fleet.start_gate import StartGate, default_limit, starts_work
 from felhom_provider.fleet.waves import Bounds, Scheduler, plan_waves
 from felhom_provider.fleet.workspace import (
     FleetEnv,
+    Outcome,
     StackLockedError,
     prepare_backend,
     run_operation,
@@ -45,6 +47,7 @@ class RunOptions:
     pulumi_parallel: int | None = None  # `pulumi up --parallel` inside each stack
     on_locked: str = "wait"
     lock_wait_s: float = 900.0
+    start_parallel: int = 0  # stacks in their start-up at once (0: two per CPU)
 
 
 def short_error(exc: BaseException) -> str:
@@ -68,13 +71,29 @@ class FleetRunner:
         self.options = options
         self.progress = progress
         self.report = FleetReport(operation=options.operation, backend=fleet.backend_label)
+        self.gate = StartGate(options.start_parallel or default_limit())
 
-    def _on_event(self, stack: str) -> auto.OnEvent:
+    def _on_event(self, stack: str, started: Callable[[], None]) -> auto.OnEvent:
         def handle(event: auto.EngineEvent) -> None:
             if event.res_outputs_event is not None:
                 self.progress.resource_done(stack)
+            if starts_work(event):
+                started()
 
         return handle
+
+    def _attempt(self, stack: StackInfo) -> Outcome:
+        """One try of the operation on ``stack``, its start-up inside the start gate."""
+        with self.gate.starting() as started:
+            return run_operation(
+                self.fleet,
+                stack,
+                self.options.operation,
+                # Pulumi's default (4 x CPUs) would hold a stack below its restore bound.
+                parallel=self.options.pulumi_parallel or stack.width,
+                on_line=lambda line: self.progress.line(stack.name, line),
+                on_event=self._on_event(stack.name, started),
+            )
 
     def run_one(self, stack: StackInfo, wave: int) -> bool:
         """Run the operation on one stack; True when it succeeded (or was skipped as locked)."""
@@ -83,15 +102,7 @@ class FleetRunner:
         result = StackResult(stack=stack.name, node=stack.node, wave=wave, result=FAILED)
         try:
             outcome = with_lock_policy(
-                lambda: run_operation(
-                    self.fleet,
-                    stack,
-                    self.options.operation,
-                    # Pulumi's default (4 x CPUs) would hold a stack below its restore bound.
-                    parallel=self.options.pulumi_parallel or stack.width,
-                    on_line=lambda line: self.progress.line(stack.name, line),
-                    on_event=self._on_event(stack.name),
-                ),
+                lambda: self._attempt(stack),
                 on_locked=self.options.on_locked,
                 lock_wait_s=self.options.lock_wait_s,
                 on_wait=lambda locked: self.progress.state(
