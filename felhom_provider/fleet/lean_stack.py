@@ -58,9 +58,6 @@ class LeanStack(auto.Stack):
         finally:
             self._lean_state = None
 
-    def _current(self) -> tuple[str, datetime, list[auto.SummaryEvent]] | None:
-        return self._lean_state
-
     def up(self, **kwargs: Any) -> auto.UpResult:  # type: ignore[override]
         """``Stack.up`` without the follow-up output and history reads."""
         with self._operation("update", kwargs):
@@ -78,16 +75,15 @@ class LeanStack(auto.Stack):
 
     def outputs(self) -> auto.OutputMap:
         """The stack's outputs; empty inside a lean operation (the runner does not use them)."""
-        if self._current() is not None:
+        if self._lean_state is not None:
             return {}
         return super().outputs()
 
     def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
         """The last operation's summary: from its summary event inside a lean operation."""
-        current = self._current()
-        if current is None:
+        if self._lean_state is None:
             return super().info(show_secrets)
-        kind, started, events = current
+        kind, started, events = self._lean_state
         if not events:
             # No summary event arrived (an older CLI): ask the backend as the SDK would.
             return super().info(show_secrets)

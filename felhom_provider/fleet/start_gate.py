@@ -42,7 +42,6 @@ class StartGate:
     def __init__(self, limit: int) -> None:
         if limit < 1:
             raise ValueError("--start-parallel must be >= 1")
-        self.limit = limit
         self._places = threading.BoundedSemaphore(limit)
 
     @contextmanager
@@ -53,12 +52,13 @@ class StartGate:
         """
         self._places.acquire()
         lock = threading.Lock()
-        held = [True]
+        held = True
 
         def done() -> None:
+            nonlocal held
             with lock:
-                if held[0]:
-                    held[0] = False
+                if held:
+                    held = False
                     self._places.release()
 
         try:

@@ -1,4 +1,5 @@
-"""What the guest and golden engines share: the client, time, progress, tasks and leases."""
+"""What the engines share: the client, time, progress, tasks and leases; and what the two
+engines working on customer guests share on top (``GuestEngineBase``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from felhom_provider.reconcile import locks, vmids
 from felhom_provider.reconcile.apply import Applier, lease_of, poll_until
 from felhom_provider.reconcile.compensate import compensate
+from felhom_provider.reconcile.hostkeys import HostKeys
 from felhom_provider.reconcile.journal import Journal
-from felhom_provider.reconcile.ports import Progress, PveApi
+from felhom_provider.reconcile.ports import HostKeyProbe, Progress, PveApi, ShellLike
 
 T = TypeVar("T")
 
@@ -89,3 +92,49 @@ class EngineBase:
         except Exception as exc:
             compensate(journal, applier, owner=owner, name=name, step=step(), exc=exc, say=say)
             raise
+
+
+class GuestEngineBase(EngineBase):
+    """What the two engines that work on a customer guest share (bring-up and roll): the
+    node shell, the guest's SSH port, the node's restore bound, the host-key reader, and the
+    guest-side defaults of every deadline."""
+
+    def __init__(
+        self,
+        client: PveApi,
+        shell: ShellLike | None = None,
+        *,
+        guest_ssh_port: int = 22,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        probe: HostKeyProbe | None = None,
+        restores_per_node: int = locks.DEFAULT_RESTORES_PER_NODE,
+        lease_timeout_s: float = 120.0,
+        hostkey_timeout_s: float = 60.0,
+        task_timeout_s: float = 600.0,
+        poll_s: float = 1.0,
+        vmid_attempts: int = vmids.ATTEMPTS,
+    ) -> None:
+        super().__init__(
+            client,
+            progress,
+            clock=clock,
+            sleep=sleep,
+            task_timeout_s=task_timeout_s,
+            lease_timeout_s=lease_timeout_s,
+            poll_s=poll_s,
+            vmid_attempts=vmid_attempts,
+        )
+        self.shell = shell
+        self.guest_ssh_port = guest_ssh_port
+        self.restores_per_node = restores_per_node
+        self.keys = HostKeys(
+            shell,
+            probe,
+            port=guest_ssh_port,
+            clock=clock,
+            sleep=sleep,
+            timeout_s=hostkey_timeout_s,
+            poll_s=poll_s,
+        )

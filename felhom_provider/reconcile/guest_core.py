@@ -7,28 +7,24 @@ keys and set PVE's protection flag, and observe the resulting state.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from felhom_provider.errors import HostKeyError, VerificationError
 from felhom_provider.pve.props import as_bool
-from felhom_provider.reconcile import locks, vmids
 from felhom_provider.reconcile.access import sync_keys
 from felhom_provider.reconcile.apply import Applier, lease_of
-from felhom_provider.reconcile.engine_base import EngineBase
-from felhom_provider.reconcile.hostkeys import HostKeys, VerifiedKeys
+from felhom_provider.reconcile.engine_base import GuestEngineBase
+from felhom_provider.reconcile.hostkeys import VerifiedKeys
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import GuestSpec, GuestState
 from felhom_provider.reconcile.netconf import network_of
 from felhom_provider.reconcile.observe import mac_of, state_from
-from felhom_provider.reconcile.ports import HostKeyProbe, Progress, PveApi, ShellLike
 from felhom_provider.reconcile.provision import Run
 from felhom_provider.reconcile.undo import StopCT
 
 
-class GuestCore(EngineBase):
+class GuestCore(GuestEngineBase):
     """Brings customer guests up from the golden archive with the API token only.
 
     ``shell`` is the optional node shell: SSH keys into the guests, host keys read inside
@@ -36,46 +32,6 @@ class GuestCore(EngineBase):
     the resources show them in ``pulumi up``. ``clock``/``sleep`` drive every deadline, so
     tests never wait on the wall clock.
     """
-
-    def __init__(
-        self,
-        client: PveApi,
-        shell: ShellLike | None = None,
-        *,
-        guest_ssh_port: int = 22,
-        progress: Progress | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        probe: HostKeyProbe | None = None,
-        restores_per_node: int = locks.DEFAULT_RESTORES_PER_NODE,
-        lease_timeout_s: float = 120.0,
-        hostkey_timeout_s: float = 60.0,
-        task_timeout_s: float = 600.0,
-        poll_s: float = 1.0,
-        vmid_attempts: int = vmids.ATTEMPTS,
-    ) -> None:
-        super().__init__(
-            client,
-            progress,
-            clock=clock,
-            sleep=sleep,
-            task_timeout_s=task_timeout_s,
-            lease_timeout_s=lease_timeout_s,
-            poll_s=poll_s,
-            vmid_attempts=vmid_attempts,
-        )
-        self.shell = shell
-        self.guest_ssh_port = guest_ssh_port
-        self.restores_per_node = restores_per_node
-        self.keys = HostKeys(
-            shell,
-            probe,
-            port=guest_ssh_port,
-            clock=clock,
-            sleep=sleep,
-            timeout_s=hostkey_timeout_s,
-            poll_s=poll_s,
-        )
 
     def _run(self, spec: GuestSpec, verb: str) -> Run:
         journal = Journal(f"{verb} guest {spec.name} ({spec.owner})")

@@ -58,18 +58,32 @@ class NodeSlots:
             raise ValueError(f"not a PVE node name: {node!r}")
         return self.directory / f"{node}.{index}.slot"
 
+    def _open_all(self, node: str) -> list[int]:
+        """Descriptors of every slot file of ``node`` (created owner-only on first use)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return [
+            os.open(self.path(node, i), os.O_RDWR | os.O_CREAT, 0o600) for i in range(self.limit)
+        ]
+
+    @staticmethod
+    def _lock_one(fds: list[int], order: list[int]) -> int | None:
+        """Take the first free slot in ``order``; its index, or None when all are held."""
+        for index in order:
+            try:
+                fcntl.flock(fds[index], fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            return index
+        return None
+
     def try_take(self, node: str, order: list[int]) -> int | None:
         """An open descriptor holding one free slot of ``node`` (tried in ``order``), or None."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for index in order:
-            fd = os.open(self.path(node, index), os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        fds = self._open_all(node)
+        taken = self._lock_one(fds, order)
+        for index, fd in enumerate(fds):
+            if index != taken:
                 os.close(fd)
-                continue
-            return fd
-        return None
+        return None if taken is None else fds[taken]
 
     @contextmanager
     def hold(
@@ -79,17 +93,19 @@ class NodeSlots:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> Iterator[None]:
-        """Wait for a free slot of ``node`` and hold it for the block."""
+        """Wait for a free slot of ``node`` and hold it for the block.
+
+        The slot files are opened once and only ``flock`` is retried while waiting: with
+        many providers queued on one node, re-opening every file each poll adds up.
+        """
         pick = rng or random.Random()
-        while True:
+        fds = self._open_all(node)
+        try:
             # A random order spreads the processes over the slots instead of all of them
             # trying slot 0 first.
-            order = pick.sample(range(self.limit), self.limit)
-            fd = self.try_take(node, order)
-            if fd is not None:
-                break
-            sleep(self.poll_s * pick.uniform(0.5, 1.5))
-        try:
+            while self._lock_one(fds, pick.sample(range(self.limit), self.limit)) is None:
+                sleep(self.poll_s * pick.uniform(0.5, 1.5))
             yield
         finally:
-            os.close(fd)  # closing the descriptor drops the flock
+            for fd in fds:
+                os.close(fd)  # closing the held slot's descriptor drops its flock

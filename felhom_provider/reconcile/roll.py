@@ -40,16 +40,16 @@ from felhom_provider.errors import (
     VerificationError,
 )
 from felhom_provider.pve.props import as_bool
-from felhom_provider.reconcile import locks, vmids
+from felhom_provider.reconcile import locks
 from felhom_provider.reconcile.apply import lease_of, poll_until
 from felhom_provider.reconcile.compensate import attach
-from felhom_provider.reconcile.engine_base import EngineBase
-from felhom_provider.reconcile.hostkeys import HostKeys, VerifiedKeys
+from felhom_provider.reconcile.engine_base import GuestEngineBase
+from felhom_provider.reconcile.hostkeys import VerifiedKeys
 from felhom_provider.reconcile.journal import Journal
 from felhom_provider.reconcile.model import GuestSpec, GuestState, owner_of
 from felhom_provider.reconcile.observe import mac_of, state_from
 from felhom_provider.reconcile.plan import archive_of, check_archive_config
-from felhom_provider.reconcile.ports import HostKeyProbe, Progress, RollApi, ShellLike
+from felhom_provider.reconcile.ports import Progress, RollApi, ShellLike
 from felhom_provider.reconcile.roll_keys import (
     NO_SHELL_NOTE,
     docker_problem,
@@ -101,7 +101,7 @@ class _Roll:
     record: HolderRecord | None = None
 
 
-class RollEngine(EngineBase):
+class RollEngine(GuestEngineBase):
     """Rolls guests onto a new golden archive with the API token (plus the node shell for
     host keys and the Docker check). Same injection points as ``GuestEngine``."""
 
@@ -110,44 +110,15 @@ class RollEngine(EngineBase):
         client: RollApi,
         shell: ShellLike | None = None,
         *,
-        guest_ssh_port: int = 22,
-        progress: Progress | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
         wallclock: Callable[[], float] = time.time,
-        probe: HostKeyProbe | None = None,
         backup_storage: str | None = None,
-        restores_per_node: int = locks.DEFAULT_RESTORES_PER_NODE,
-        lease_timeout_s: float = 120.0,
-        hostkey_timeout_s: float = 60.0,
-        task_timeout_s: float = 600.0,
-        poll_s: float = 1.0,
-        vmid_attempts: int = vmids.ATTEMPTS,
+        **guest_side: Any,
     ) -> None:
-        super().__init__(
-            client,
-            progress,
-            clock=clock,
-            sleep=sleep,
-            task_timeout_s=task_timeout_s,
-            lease_timeout_s=lease_timeout_s,
-            poll_s=poll_s,
-            vmid_attempts=vmid_attempts,
-        )
+        """``guest_side``: the arguments of ``GuestEngineBase`` (port, clock, bounds, probe)."""
+        super().__init__(client, shell, **guest_side)
         self.roll_client = client
-        self.shell = shell
         self.wallclock = wallclock
         self.backup_storage = backup_storage
-        self.restores_per_node = restores_per_node
-        self.keys = HostKeys(
-            shell,
-            probe,
-            port=guest_ssh_port,
-            clock=clock,
-            sleep=sleep,
-            timeout_s=hostkey_timeout_s,
-            poll_s=poll_s,
-        )
 
     # --- public ---------------------------------------------------------------------------
 

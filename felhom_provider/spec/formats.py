@@ -68,32 +68,36 @@ def mac(value: Any) -> str:
     return text.upper()
 
 
-def ipv4_cidr(value: Any) -> str:
-    """``dhcp`` or an IPv4 address with prefix (``192.0.2.10/24``), normalised."""
+def _interface(
+    value: Any,
+    keywords: tuple[str, ...],
+    kind: type[ipaddress.IPv4Interface] | type[ipaddress.IPv6Interface],
+    expected: str,
+    example_prefix: int,
+) -> str:
+    """One of ``keywords``, or an address with prefix of ``kind``, normalised."""
     text = plain_text(value)
-    if text == "dhcp":
+    if text in keywords:
         return text
     try:
-        iface = ipaddress.IPv4Interface(text)
+        iface = kind(text)
     except ValueError:
-        raise ValueError(f"{text!r} is neither dhcp nor an IPv4 address/prefix") from None
+        raise ValueError(f"{text!r} is neither {expected}") from None
     if "/" not in text:
-        raise ValueError(f"{text!r} needs a prefix length, e.g. {text}/24")
+        raise ValueError(f"{text!r} needs a prefix length, e.g. {text}/{example_prefix}")
     return str(iface)
+
+
+def ipv4_cidr(value: Any) -> str:
+    """``dhcp`` or an IPv4 address with prefix (``192.0.2.10/24``), normalised."""
+    expected = "dhcp nor an IPv4 address/prefix"
+    return _interface(value, ("dhcp",), ipaddress.IPv4Interface, expected, 24)
 
 
 def ipv6_cidr(value: Any) -> str:
     """``auto``, ``dhcp`` or an IPv6 address with prefix, normalised."""
-    text = plain_text(value)
-    if text in ("auto", "dhcp"):
-        return text
-    try:
-        iface = ipaddress.IPv6Interface(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is neither auto, dhcp nor an IPv6 address/prefix") from None
-    if "/" not in text:
-        raise ValueError(f"{text!r} needs a prefix length, e.g. {text}/64")
-    return str(iface)
+    expected = "auto, dhcp nor an IPv6 address/prefix"
+    return _interface(value, ("auto", "dhcp"), ipaddress.IPv6Interface, expected, 64)
 
 
 def ip_address(version: int) -> Validator:

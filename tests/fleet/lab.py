@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ from pulumi import automation as auto
 from felhom_provider.fleet.stacks import read_stack
 from felhom_provider.fleet.workspace import FleetEnv, open_stack, prepare_backend
 from felhom_provider.guest.ssh import NodeShellSettings, ParamikoNodeShell
-from felhom_provider.pve import PveClient, PveEndpoint
 from felhom_provider.reconcile import GoldenEngine, GoldenSpec
+from tests.e2e.test_stack_lifecycle import Sim
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv"
@@ -40,35 +39,10 @@ class Lab:
 
     def __init__(self, root: Path, time_scale: float = 0.0) -> None:
         self.root = root
-        state = root / "sim"
-        state.mkdir(parents=True, exist_ok=True)
-        self.log = root / "sim.log"
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "felhom_provider.sim",
-                    "serve",
-                    "--state-dir",
-                    str(state),
-                    "--api-port",
-                    "0",
-                    "--time-scale",
-                    str(time_scale),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-        endpoint = state / "endpoint.json"
-        deadline = time.monotonic() + 60
-        while not (endpoint.is_file() and endpoint.stat().st_size):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the simulator did not start: {self.log.read_text()[-2000:]}")
-            time.sleep(0.05)
-        self.endpoint: dict[str, Any] = json.loads(endpoint.read_text())
-        self.client = PveClient(PveEndpoint.from_endpoint_json(self.endpoint))
+        self.sim = Sim(root / "sim", time_scale)
+        self.log = self.sim.log
+        self.endpoint: dict[str, Any] = self.sim.endpoint
+        self.client = self.sim.client
         self.archive = self._build_golden()
 
     def _build_golden(self) -> str:
@@ -98,12 +72,7 @@ class Lab:
         return self.client.list_lxc()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.sim.stop()
 
     def stack_config(
         self,
